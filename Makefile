@@ -1,0 +1,44 @@
+# lit_infoprompt — the commands a researcher runs. Variables can also come from the environment.
+#   make train TASK=cb SHOTS=16 [SEED=13] [METHOD=prompt_tuning] [MODEL=roberta-large|<dir>] [DATA_DIR=<dir>]
+#              [MAX_STEPS=1000] [ARGS="key=value ..."]
+#   make test
+# The first call creates .venv and installs the project; TORCH picks the torch build pip installs
+# (default: PyPI's `torch`; e.g. TORCH="torch==2.13.0" for a CPU wheel already on disk).
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH ?= torch
+
+TASK ?= cb
+SHOTS ?= 16
+SEED ?= 13
+METHOD ?= prompt_tuning
+MODEL ?=
+DATA_DIR ?=
+MAX_STEPS ?=
+ARGS ?=
+
+TRAIN_ARGS = task=$(TASK) method=$(METHOD) data.shots=$(SHOTS) seed=$(SEED) \
+	$(if $(MODEL),model.name=$(MODEL)) $(if $(DATA_DIR),data.dir=$(DATA_DIR)) \
+	$(if $(MAX_STEPS),trainer.max_steps=$(MAX_STEPS)) $(ARGS)
+
+.PHONY: env train test clean-env
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH)"
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+env: $(VENV)/.installed
+
+train: env
+	$(PY) -m lit_infoprompt train $(TRAIN_ARGS)
+
+test: env
+	$(PY) -m pytest -q
+
+clean-env:
+	rm -rf $(VENV)

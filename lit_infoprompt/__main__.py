@@ -1,0 +1,48 @@
+"""Command line: ``python -m lit_infoprompt train [key=value ...]``.
+
+Bad input (unknown key, missing data, malformed file, ...) prints one ``error:`` line and exits 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from lit_infoprompt.errors import InputError
+
+USAGE = """usage: python -m lit_infoprompt train [task=cb] [method=prompt_tuning] [key=value ...]
+
+  Trains a soft prompt on a frozen masked LM and tests the best-on-dev checkpoint.
+  Keys: see conf/config.yaml and lit_infoprompt/config.py (e.g. data.shots=16 seed=13
+  model.name=roberta-large data.dir=../shared/data trainer.max_steps=1000)."""
+
+
+def train(args) -> int:
+    from lit_infoprompt.config import load_config
+    from lit_infoprompt.train import run
+
+    summary = run(load_config(args))
+    print(json.dumps(summary, indent=2))
+    print(f"test acc {summary['test_acc']:.4f}  test macro-F1 {summary['test_f1_macro']:.4f}  "
+          f"best dev {summary['dev_metric']} {summary['best_dev']:.4f} at step {summary['best_step']}  "
+          f"-> {summary['run_dir']}")
+    return 0
+
+
+COMMANDS = {"train": train}
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        print(USAGE, file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    try:
+        return COMMANDS[argv[0]](argv[1:])
+    except InputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

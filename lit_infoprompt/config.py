@@ -1,0 +1,171 @@
+"""Typed configuration: dataclasses are the schema, YAML under ``conf/`` and ``key=value`` overrides fill them.
+
+Composition order (later wins): the dataclass defaults, ``conf/config.yaml``, ``conf/task/<task>.yaml``,
+``conf/method/<method>.yaml``, then the command-line overrides. ``task=`` and ``method=`` pick the files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, List, Optional
+
+from omegaconf import OmegaConf
+from omegaconf.errors import ConfigKeyError, ValidationError
+
+from lit_infoprompt.errors import InputError
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+
+@dataclass
+class TaskConfig:
+    name: str = "cb"  # task key, also the name of conf/task/<name>.yaml
+    labels: List[Any] = field(default_factory=list)  # label values as in the official files, in the hub's class order
+    label_words: List[str] = field(default_factory=list)  # one verbalizer word (or phrase) per label, same order
+    template: str = ""  # text with {field} slots and exactly one <mask>
+    metric: str = "acc"  # dev metric that selects the best checkpoint: acc | f1_macro
+
+
+@dataclass
+class DataConfig:
+    dir: Optional[str] = None  # local root in the official layout (superglue/CB/train.jsonl); null: download to cache_dir
+    cache_dir: str = "~/.cache/lit_infoprompt/data"  # where downloaded data is written in the same layout
+    shots: int = 16  # K examples per class for train, and again for dev
+    batch_size: int = 8  # training examples per optimiser step (per device)
+    eval_batch_size: int = 32  # examples per evaluation batch
+    num_workers: int = 0  # DataLoader worker processes
+
+
+@dataclass
+class ModelConfig:
+    name: str = "roberta-large"  # Hugging Face hub id or local folder of a masked-LM encoder
+    mlm_head: str = "auto"  # auto (from config.architectures) | true | false: use the frozen MLM transform g(h)
+    dropout: bool = False  # backbone dropout while training; identical for every method (off = reference setting)
+    max_length: int = 256  # tokens per example including special tokens and prompt slots
+
+
+@dataclass
+class PromptConfig:
+    length: int = 16  # number of soft prompt vectors n
+    init: str = "vocab"  # random | vocab (sampled vocabulary rows) | text | label_words
+    init_text: str = "Classify the relation between the two sentences."  # used by init=text (repeated/cut to n)
+    init_std: float = 0.02  # standard deviation of init=random, in embedding units
+
+
+@dataclass
+class MethodConfig:
+    name: str = "prompt_tuning"  # method key, also the name of conf/method/<name>.yaml
+
+
+@dataclass
+class OptimConfig:
+    prompt_lr: float = 1e-3  # AdamW learning rate of the soft prompt
+    head_lr: float = 1e-3  # AdamW learning rate of the class vectors and bias (and estimator networks)
+    weight_decay: float = 0.0  # AdamW decoupled weight decay, all trainable parameters
+    warmup_ratio: float = 0.06  # fraction of max_steps with linear warm-up, then linear decay to 0
+
+
+@dataclass
+class TrainerConfig:
+    max_steps: int = 1000  # optimiser steps
+    val_every: int = 50  # optimiser steps between dev evaluations
+    accelerator: str = "auto"  # Lightning accelerator: auto | cpu | gpu
+    devices: Any = 1  # Lightning devices: a count or a list of ids
+    precision: str = "32-true"  # Lightning precision string
+    progress_bar: bool = True  # show the tqdm progress bar
+    deterministic: bool = False  # torch deterministic algorithms
+
+
+@dataclass
+class Config:
+    task: TaskConfig = field(default_factory=TaskConfig)
+    method: MethodConfig = field(default_factory=MethodConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    prompt: PromptConfig = field(default_factory=PromptConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    seed: int = 13  # data seed (few-shot split) and training seed
+    out_dir: str = "runs"  # root of the run directories
+
+
+CHOICES = {
+    "model.mlm_head": ("auto", "true", "false"),
+    "prompt.init": ("random", "vocab", "text", "label_words"),
+    "task.metric": ("acc", "f1_macro"),
+}
+
+
+def _split_overrides(overrides: List[str]) -> tuple[dict, List[str]]:
+    """Separate the file selectors ``task=``/``method=`` from ordinary dotted overrides."""
+    picks, rest = {}, []
+    for item in overrides:
+        if "=" not in item:
+            raise InputError(f"override '{item}' is not key=value")
+        key, value = item.split("=", 1)
+        if key in ("task", "method"):
+            picks[key] = value
+        else:
+            rest.append(item)
+    return picks, rest
+
+
+def _yaml(path: Path, what: str) -> Any:
+    if not path.is_file():
+        known = sorted(p.stem for p in path.parent.glob("*.yaml"))
+        raise InputError(f"unknown {what} '{path.stem}' (known: {', '.join(known)})")
+    return OmegaConf.load(path)
+
+
+def _merge(base, other, origin: str):
+    try:
+        return OmegaConf.merge(base, other)
+    except ConfigKeyError as err:
+        raise InputError(f"unknown config key '{err.full_key}' in {origin}") from None
+    except ValidationError as err:
+        raise InputError(f"bad value for '{err.full_key}' in {origin}: {err.msg}") from None
+
+
+def load_config(overrides: List[str] = (), conf_dir: Path = CONF_DIR) -> Config:
+    """Compose the config; every unknown key or bad value raises ``InputError`` naming the key."""
+    picks, rest = _split_overrides(list(overrides))
+    cfg = OmegaConf.structured(Config)
+    cfg = _merge(cfg, OmegaConf.load(conf_dir / "config.yaml"), "conf/config.yaml")
+    task = picks.get("task", cfg.task.name)
+    method = picks.get("method", cfg.method.name)
+    cfg = _merge(cfg, {"task": _yaml(conf_dir / "task" / f"{task}.yaml", "task")}, f"conf/task/{task}.yaml")
+    cfg = _merge(cfg, {"method": _yaml(conf_dir / "method" / f"{method}.yaml", "method")},
+                 f"conf/method/{method}.yaml")
+    cfg = _merge(cfg, OmegaConf.from_dotlist(rest), "the command line")
+    cfg.task.name, cfg.method.name = task, method
+    config = OmegaConf.to_object(cfg)
+    validate(config)
+    return config
+
+
+def validate(config: Config) -> None:
+    """Contradictory or out-of-range settings fail here, before anything is loaded."""
+    for key, allowed in CHOICES.items():
+        section, name = key.split(".")
+        value = str(getattr(getattr(config, section), name)).lower()
+        if value not in allowed:
+            raise InputError(f"{key}={value} is not one of {', '.join(allowed)}")
+    positive = {"data.shots": config.data.shots, "data.batch_size": config.data.batch_size,
+                "prompt.length": config.prompt.length, "trainer.max_steps": config.trainer.max_steps,
+                "trainer.val_every": config.trainer.val_every}
+    for key, value in positive.items():
+        if value < 1:
+            raise InputError(f"{key} must be >= 1, got {value}")
+    if len(config.task.labels) != len(config.task.label_words):
+        raise InputError(f"task.labels has {len(config.task.labels)} entries but task.label_words has "
+                         f"{len(config.task.label_words)}")
+    if config.task.template.count("<mask>") != 1:
+        raise InputError(f"task.template must contain exactly one <mask>, found "
+                         f"{config.task.template.count('<mask>')}: {config.task.template!r}")
+    if not 0 <= config.optim.warmup_ratio < 1:
+        raise InputError(f"optim.warmup_ratio must be in [0, 1), got {config.optim.warmup_ratio}")
+
+
+def to_yaml(config: Config) -> str:
+    return OmegaConf.to_yaml(OmegaConf.structured(config))

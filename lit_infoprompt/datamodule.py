@@ -1,0 +1,100 @@
+"""Few-shot DataModule: official files -> K-per-class split -> token ids, padded per batch.
+
+Everything is tokenised once in ``prepare_split`` (called by the composition root before the Trainer
+exists, so bad data fails before anything is written). Evaluation batches are sorted by length, which
+cuts padding; metrics do not depend on order.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, List, Optional
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader
+
+from lit_infoprompt.config import Config
+from lit_infoprompt.errors import InputError
+from lit_infoprompt.sampling import sample_per_class, split_record
+from lit_infoprompt.sources import Example, read_jsonl, resolve_files
+from lit_infoprompt.templates import TemplateEncoder
+
+log = logging.getLogger(__name__)
+
+
+def encode_examples(examples: List[Example], encoder: TemplateEncoder) -> List[Dict[str, Any]]:
+    rows = []
+    for example in examples:
+        enc = encoder.encode(example.fields)
+        rows.append({"input_ids": enc.input_ids, "mask_pos": enc.mask_pos, "label": example.label,
+                     "truncated": enc.truncated})
+    return rows
+
+
+class Collator:
+    """Pads a list of encoded rows to the longest in the batch."""
+
+    def __init__(self, pad_id: int):
+        self.pad_id = pad_id
+
+    def __call__(self, rows: List[Dict[str, Any]]) -> Dict[str, torch.Tensor]:
+        width = max(len(r["input_ids"]) for r in rows)
+        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+        attention = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, row in enumerate(rows):
+            ids[i, : len(row["input_ids"])] = torch.tensor(row["input_ids"])
+            attention[i, : len(row["input_ids"])] = 1
+        return {"input_ids": ids, "attention_mask": attention,
+                "mask_pos": torch.tensor([r["mask_pos"] for r in rows]),
+                "labels": torch.tensor([r["label"] for r in rows])}
+
+
+class FewShotDataModule(L.LightningDataModule):
+    def __init__(self, config: Config, tokenizer, prompt_slots: int):
+        super().__init__()
+        self.config = config
+        self.tokenizer = tokenizer
+        self.encoder = TemplateEncoder(config.task.template, tokenizer, config.model.max_length, prompt_slots)
+        self.collate = Collator(tokenizer.pad_token_id)
+        self.split: Optional[dict] = None
+        self.train_rows: List[Dict[str, Any]] = []
+        self.dev_rows: List[Dict[str, Any]] = []
+        self.test_rows: List[Dict[str, Any]] = []
+
+    def prepare_split(self) -> dict:
+        """Read, sample and tokenise; returns the split record (ids + checksum) for the run directory."""
+        task, data = self.config.task, self.config.data
+        train_file, test_file = resolve_files(task.name, data.dir, data.cache_dir)
+        pool = read_jsonl(train_file, self.encoder.fields, task.labels)
+        test = read_jsonl(test_file, self.encoder.fields, task.labels)
+        split = sample_per_class([e.label for e in pool], task.labels, data.shots, self.config.seed)
+        for warning in split.warnings:
+            log.warning("few-shot split: %s", warning)
+        self.train_rows = encode_examples([pool[i] for i in split.train], self.encoder)
+        self.dev_rows = encode_examples([pool[i] for i in split.dev], self.encoder)
+        self.test_rows = encode_examples(test, self.encoder)
+        if not self.dev_rows:
+            raise InputError(f"no dev examples left: every class of {train_file} has at most shots={data.shots}")
+        self.split = split_record(task.name, data.shots, self.config.seed, train_file, test_file,
+                                  [pool[i].id for i in split.train], [pool[i].id for i in split.dev])
+        self.split["warnings"] = split.warnings
+        self.split["truncated"] = {name: sum(r["truncated"] for r in rows) for name, rows in
+                                   (("train", self.train_rows), ("dev", self.dev_rows), ("test", self.test_rows))}
+        return self.split
+
+    def train_dataloader(self) -> DataLoader:
+        generator = torch.Generator().manual_seed(self.config.seed)
+        return DataLoader(self.train_rows, batch_size=self.config.data.batch_size, shuffle=True,
+                          generator=generator, collate_fn=self.collate, num_workers=self.config.data.num_workers)
+
+    def _eval_loader(self, rows) -> DataLoader:
+        rows = sorted(rows, key=lambda r: len(r["input_ids"]))
+        return DataLoader(rows, batch_size=self.config.data.eval_batch_size, shuffle=False,
+                          collate_fn=self.collate, num_workers=self.config.data.num_workers)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._eval_loader(self.dev_rows)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._eval_loader(self.test_rows)
