@@ -2,6 +2,7 @@
 #   make train TASK=cb SHOTS=16 [SEED=13] [METHOD=prompt_tuning] [MODEL=roberta-large|<dir>] [DATA_DIR=<dir>]
 #              [MAX_STEPS=1000] [ARGS="key=value ..."]
 #   make test
+#   make bench [BENCH_MODEL=<dir>] [BENCH_DATA=<dir>]   training-step time of every method, one process
 # The first call creates .venv and installs the project; TORCH picks the torch build pip installs
 # (default: PyPI's `torch`; e.g. TORCH="torch==2.13.0" for a CPU wheel already on disk).
 
@@ -23,7 +24,10 @@ TRAIN_ARGS = task=$(TASK) method=$(METHOD) data.shots=$(SHOTS) seed=$(SEED) \
 	$(if $(MODEL),model.name=$(MODEL)) $(if $(DATA_DIR),data.dir=$(DATA_DIR)) \
 	$(if $(MAX_STEPS),trainer.max_steps=$(MAX_STEPS)) $(ARGS)
 
-.PHONY: env train test clean-env
+BENCH_MODEL ?= $(HOME)/.cache/lit_infoprompt/models/all-MiniLM-L6-v2
+BENCH_DATA ?= ../shared/data
+
+.PHONY: env train test bench clean-env
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +43,11 @@ train: env
 
 test: env
 	$(PY) -m pytest -q
+
+bench: env
+	$(PY) benchmarks/step_time.py --model $(BENCH_MODEL) --data-dir $(BENCH_DATA) \
+		--methods prompt_tuning infoprompt prompt_tuning_bottleneck infoprompt_head infoprompt_rep \
+		--json runs/bench-step_time.json
 
 clean-env:
 	rm -rf $(VENV)

@@ -51,11 +51,23 @@ class PromptConfig:
     init: str = "vocab"  # random | vocab (sampled vocabulary rows) | text | label_words
     init_text: str = "Classify the relation between the two sentences."  # used by init=text (repeated/cut to n)
     init_std: float = 0.02  # standard deviation of init=random, in embedding units
+    placement: str = "prefix"  # prefix (n slots after <s>) | template (n/4 after <s>, before and after <mask>, before </s>)
+    kind: str = "static"  # static (one P for all inputs) | instance (P generated from the cached prompt-free <s> state)
+    generator_hidden: int = 32  # hidden width of the instance-prompt generator
 
 
 @dataclass
 class MethodConfig:
+    """Loss = CE + w(t) * (head_weight * L_head + rep_weight * L_rep + kl_weight * L_KL), METHOD.md."""
+
     name: str = "prompt_tuning"  # method key, also the name of conf/method/<name>.yaml
+    head_weight: float = 0.0  # gamma: weight of the head loss (prompt <-> class vectors InfoNCE)
+    rep_weight: float = 0.0  # beta: weight of the representation loss (prompted vs prompt-free InfoNCE)
+    kl_weight: float = 0.0  # lambda: weight of the bottleneck's KL term
+    bottleneck: bool = False  # variational bottleneck between the head input and the class vectors
+    bottleneck_dim: int = 32  # k: bottleneck width
+    num_negatives: int = 0  # m: prompt-free samples per example for L_rep; 0 = 4 x data.batch_size
+    decay: float = 0.0  # w(t) = 1 - decay * t / max_steps
 
 
 @dataclass
@@ -93,6 +105,8 @@ class Config:
 CHOICES = {
     "model.mlm_head": ("auto", "true", "false"),
     "prompt.init": ("random", "vocab", "text", "label_words"),
+    "prompt.placement": ("prefix", "template"),
+    "prompt.kind": ("static", "instance"),
     "task.metric": ("acc", "f1_macro"),
 }
 
@@ -163,6 +177,14 @@ def validate(config: Config) -> None:
     if config.task.template.count("<mask>") != 1:
         raise InputError(f"task.template must contain exactly one <mask>, found "
                          f"{config.task.template.count('<mask>')}: {config.task.template!r}")
+    method = config.method
+    if (method.rep_weight > 0 or method.kl_weight > 0) and not method.bottleneck:
+        raise InputError(f"method.rep_weight/method.kl_weight need method.bottleneck=true (method {method.name})")
+    if min(method.head_weight, method.rep_weight, method.kl_weight, method.num_negatives) < 0:
+        raise InputError("method.head_weight, rep_weight, kl_weight and num_negatives must be >= 0")
+    if config.prompt.placement == "template" and config.prompt.length % 4:
+        raise InputError(f"prompt.placement=template splits the prompt over 4 places: prompt.length="
+                         f"{config.prompt.length} is not a multiple of 4")
     if not 0 <= config.optim.warmup_ratio < 1:
         raise InputError(f"optim.warmup_ratio must be in [0, 1), got {config.optim.warmup_ratio}")
 

@@ -47,6 +47,7 @@ class Collator:
             attention[i, : len(row["input_ids"])] = 1
         return {"input_ids": ids, "attention_mask": attention,
                 "mask_pos": torch.tensor([r["mask_pos"] for r in rows]),
+                "index": torch.tensor([r["index"] for r in rows]),
                 "labels": torch.tensor([r["label"] for r in rows])}
 
 
@@ -74,6 +75,8 @@ class FewShotDataModule(L.LightningDataModule):
         self.train_rows = encode_examples([pool[i] for i in split.train], self.encoder)
         self.dev_rows = encode_examples([pool[i] for i in split.dev], self.encoder)
         self.test_rows = encode_examples(test, self.encoder)
+        for index, row in enumerate(self.train_rows + self.dev_rows + self.test_rows):
+            row["index"] = index  # train rows first: 0..len(train)-1 (the prompt-free cache is indexed by it)
         if not self.dev_rows:
             raise InputError(f"no dev examples left: every class of {train_file} has at most shots={data.shots}")
         self.split = split_record(task.name, data.shots, self.config.seed, train_file, test_file,
@@ -82,6 +85,15 @@ class FewShotDataModule(L.LightningDataModule):
         self.split["truncated"] = {name: sum(r["truncated"] for r in rows) for name, rows in
                                    (("train", self.train_rows), ("dev", self.dev_rows), ("test", self.test_rows))}
         return self.split
+
+    @property
+    def cache_identity(self) -> tuple:
+        """What the prompt-free states depend on besides the token ids."""
+        return self.config.model.name, self.config.task.template, self.config.model.max_length
+
+    def rows(self, all_splits: bool = False) -> List[Dict[str, Any]]:
+        """Rows in index order: train only, or train + dev + test."""
+        return self.train_rows + (self.dev_rows + self.test_rows if all_splits else [])
 
     def train_dataloader(self) -> DataLoader:
         generator = torch.Generator().manual_seed(self.config.seed)

@@ -1,23 +1,30 @@
-"""The LightningModule: frozen backbone + soft prompt + class head, trained with AdamW.
+"""The LightningModule: frozen backbone + soft prompt + class head (+ InfoPrompt's estimator networks).
 
-One trainable predicate (``requires_grad``) decides what the optimiser sees, what is counted as
-trainable and what a checkpoint stores: the frozen backbone is never written to a checkpoint.
+Vanilla prompt tuning and InfoPrompt are one code path: ``losses`` adds the MI terms whose weights are
+non-zero, and only the networks those terms need are built. One trainable predicate
+(``requires_grad``) decides what the optimiser sees, what is counted as trainable and what a checkpoint
+stores: the frozen backbone is never written to a checkpoint.
 """
 
 from __future__ import annotations
 
-from typing import Dict, Set
+from typing import Dict, Optional, Set
 
 import lightning as L
 import torch
 import torch.nn.functional as F
+from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from lit_infoprompt.backbone import Backbone
-from lit_infoprompt.config import OptimConfig
+from lit_infoprompt.bottleneck import PromptContext, VariationalBottleneck
+from lit_infoprompt.cache import cache_key, prompt_free_states
+from lit_infoprompt.config import MethodConfig, OptimConfig
+from lit_infoprompt.estimators import gaussian_kl
 from lit_infoprompt.head import ClassHead
-from lit_infoprompt.prompt import SoftPrompt
+from lit_infoprompt.losses import head_loss, mi_weight, representation_loss
+from lit_infoprompt.prompt import InstancePrompt, insert_slots, insertion_points
 
 
 def eval_metrics(num_classes: int, prefix: str) -> MetricCollection:
@@ -35,14 +42,24 @@ def warmup_then_linear_decay(warmup_steps: int, total_steps: int):
 
 
 class PromptClassifier(L.LightningModule):
-    def __init__(self, backbone: Backbone, prompt: SoftPrompt, head: ClassHead, optim: OptimConfig,
-                 max_steps: int):
+    def __init__(self, backbone: Backbone, prompt: nn.Module, head: ClassHead, method: MethodConfig,
+                 optim: OptimConfig, max_steps: int, placement: str = "prefix", num_negatives: int = 32):
         super().__init__()
         self.backbone = backbone
         self.prompt = prompt
         self.head = head
+        self.method = method
         self.optim = optim
         self.max_steps = max_steps
+        self.placement = placement
+        self.num_negatives = method.num_negatives or num_negatives
+        d = backbone.hidden_size
+        self.bottleneck = VariationalBottleneck(d, method.bottleneck_dim) if method.bottleneck else None
+        self.context = PromptContext(d) if method.rep_weight > 0 else None
+        self.needs_cache = isinstance(prompt, InstancePrompt) or method.rep_weight > 0 or method.kl_weight > 0
+        self.register_buffer("free_mask", torch.empty(0), persistent=False)  # (N, d) r_0 per row index
+        self.register_buffer("free_cls", torch.empty(0), persistent=False)  # (N, d) h_0,cls per row index
+        self.cache_key: Optional[str] = None
         num_classes = head.vectors.shape[0]
         self.val_metrics = eval_metrics(num_classes, "val/")
         self.test_metrics = eval_metrics(num_classes, "test/")
@@ -68,28 +85,83 @@ class PromptClassifier(L.LightningModule):
         frozen = {k: v for k, v in self.state_dict().items() if k not in keep}
         checkpoint["state_dict"] = {**frozen, **checkpoint["state_dict"]}
 
+    # -- the prompt-free cache ---------------------------------------------------------------------
+    def ensure_cache(self, datamodule) -> None:
+        """Compute r_0 and h_0,cls for the rows the method needs, unless a cache with the same key exists."""
+        if not self.needs_cache:
+            return
+        rows = datamodule.rows(all_splits=isinstance(self.prompt, InstancePrompt))
+        key = cache_key(*datamodule.cache_identity, rows)
+        if key == self.cache_key:
+            return
+        self.free_mask, self.free_cls = prompt_free_states(self.backbone, rows, datamodule.collate,
+                                                           datamodule.config.data.eval_batch_size, self.device)
+        self.cache_key = key
+
+    def on_fit_start(self):
+        self.ensure_cache(self.trainer.datamodule)
+
+    def on_validation_start(self):
+        self.ensure_cache(self.trainer.datamodule)
+
+    def on_test_start(self):
+        self.ensure_cache(self.trainer.datamodule)
+
     # -- forward -----------------------------------------------------------------------------------
-    def mask_states(self, batch: Dict[str, torch.Tensor]) -> torch.Tensor:
-        """h_P(x): the last hidden state at <mask> with the prompt inserted. (B, d)"""
-        embeds = self.backbone.embed(batch["input_ids"])  # (B, T, d)
-        embeds, attention = self.prompt.prepend(embeds, batch["attention_mask"])  # (B, n+T, d)
-        hidden = self.backbone.encode(embeds, attention)  # (B, n+T, d)
-        rows = torch.arange(hidden.shape[0], device=hidden.device)
-        return hidden[rows, batch["mask_pos"] + self.prompt.length]
+    def encode(self, batch: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """One encoder pass with the prompt: token embeddings, the prompt P and r_P = g(h_P) at <mask>."""
+        ids, attention, mask_pos = batch["input_ids"], batch["attention_mask"], batch["mask_pos"]
+        tokens = self.backbone.embed(ids)  # (B, T, d)
+        free_cls = self.free_cls[batch["index"]] if isinstance(self.prompt, InstancePrompt) else None
+        prompt = self.prompt(ids.shape[0], free_cls)  # (B, n, d)
+        points = insertion_points(self.placement, attention, mask_pos)
+        embeds, mask, shift = insert_slots(tokens, attention, prompt, points)  # (B, n+T, d)
+        hidden = self.backbone.encode(embeds, mask)  # (B, n+T, d)
+        rows = torch.arange(ids.shape[0], device=ids.device)
+        h = hidden[rows, mask_pos + shift[rows, mask_pos]]  # (B, d)
+        return {"tokens": tokens, "prompt": prompt, "r": self.backbone.head_input(h)}
+
+    def classify(self, r: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """Logits from the head input; through the bottleneck when the method has one."""
+        if self.bottleneck is None:
+            return {"logits": self.head(r)}
+        u, mu, log_sigma, z = self.bottleneck(r)
+        return {"logits": self.head(u), "mu": mu, "log_sigma": log_sigma, "z": z}
 
     def forward(self, batch: Dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.head(self.backbone.head_input(self.mask_states(batch)))  # (B, C)
+        return self.classify(self.encode(batch)["r"])["logits"]  # (B, C)
 
     def losses(self, batch: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-        logits = self(batch)
-        return {"ce": F.cross_entropy(logits.float(), batch["labels"])}
+        """Every loss term by its log name; the whole method difference is in this function."""
+        enc = self.encode(batch)
+        out = self.classify(enc["r"])
+        terms = {"loss/ce": F.cross_entropy(out["logits"].float(), batch["labels"])}
+        m = self.method
+        if m.head_weight > 0:
+            terms["mi/head"] = head_loss(enc["prompt"], self.head.vectors, enc["tokens"], batch["attention_mask"])
+        if m.rep_weight > 0 or m.kl_weight > 0:
+            mu0, log_sigma0 = self.bottleneck.posterior(self.free_mask[batch["index"]])
+        if m.rep_weight > 0:
+            negatives = self.bottleneck.sample(mu0, log_sigma0, self.num_negatives)  # (B, m, k)
+            terms["mi/rep"] = representation_loss(self.bottleneck.out(out["z"]), self.bottleneck.out(negatives),
+                                                  self.context(enc["prompt"]))
+        if m.kl_weight > 0:
+            terms["kl"] = gaussian_kl(out["mu"], out["log_sigma"]) + gaussian_kl(mu0, log_sigma0)
+        return terms
+
+    def total_loss(self, terms: Dict[str, torch.Tensor]) -> torch.Tensor:
+        """CE + w(t) * (gamma L_head + beta L_rep + lambda L_KL)."""
+        m = self.method
+        weights = {"mi/head": m.head_weight, "mi/rep": m.rep_weight, "kl": m.kl_weight}
+        extra = sum(weights[k] * v for k, v in terms.items() if k in weights)
+        return terms["loss/ce"] + mi_weight(self.global_step, self.max_steps, m.decay) * extra
 
     # -- steps -------------------------------------------------------------------------------------
     def training_step(self, batch, batch_idx):
         terms = self.losses(batch)
-        loss = sum(terms.values())
+        loss = self.total_loss(terms)
         size = batch["labels"].shape[0]
-        self.log_dict({f"train/loss/{k}": v for k, v in terms.items()}, batch_size=size)
+        self.log_dict({f"train/{k}": v for k, v in terms.items()}, batch_size=size)
         self.log("train/loss", loss, prog_bar=True, batch_size=size)
         return loss
 
@@ -113,4 +185,3 @@ class PromptClassifier(L.LightningModule):
         warmup = int(self.optim.warmup_ratio * self.max_steps)
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_then_linear_decay(warmup, self.max_steps))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
-

@@ -1,14 +1,19 @@
-"""The soft prompt P (n x d) and where it goes: n vectors right after ``<s>`` (Lester-style prefix).
+"""The soft prompt P and where its slots go in the input.
 
 Prompt vectors replace word embeddings only; the encoder adds position embeddings and LayerNorm itself
-(METHOD.md, Notation), so P is spliced into ``inputs_embeds``.
+(METHOD.md, Notation), so P is spliced into ``inputs_embeds``. Placements: ``prefix`` puts all n slots
+right after ``<s>`` (Lester et al., 2021); ``template`` puts n/4 slots after ``<s>``, before ``<mask>``,
+after ``<mask>`` and before the final ``</s>`` (the reference code's layout). Both are one scatter.
+Kinds: ``static`` (one trainable P) or ``instance`` (P generated per example from the cached
+prompt-free ``<s>`` state, IDPG-like).
 """
 
 from __future__ import annotations
 
-from typing import List, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from lit_infoprompt.config import PromptConfig
@@ -16,6 +21,8 @@ from lit_infoprompt.errors import InputError
 
 
 class SoftPrompt(nn.Module):
+    """Static prompt: the same (n, d) vectors for every example."""
+
     def __init__(self, init: torch.Tensor):
         super().__init__()
         self.weight = nn.Parameter(init.detach().clone().float())  # (n, d)
@@ -24,14 +31,69 @@ class SoftPrompt(nn.Module):
     def length(self) -> int:
         return self.weight.shape[0]
 
-    def prepend(self, embeds: torch.Tensor, attention_mask: torch.Tensor):
-        """Insert P after position 0: (B, T, d) -> (B, n+T, d); the mask grows by n ones."""
-        batch = embeds.shape[0]
-        prompt = self.weight.to(embeds.dtype).unsqueeze(0).expand(batch, -1, -1)  # (B, n, d)
-        embeds = torch.cat([embeds[:, :1], prompt, embeds[:, 1:]], dim=1)  # (B, n+T, d)
-        ones = attention_mask.new_ones(batch, self.length)
-        attention_mask = torch.cat([attention_mask[:, :1], ones, attention_mask[:, 1:]], dim=1)
-        return embeds, attention_mask
+    def forward(self, batch_size: int, free_cls: Optional[torch.Tensor] = None) -> torch.Tensor:
+        return self.weight.unsqueeze(0).expand(batch_size, -1, -1)  # (B, n, d)
+
+
+class InstancePrompt(nn.Module):
+    """P(x) = reshape(W2 GELU(W1 h_cls(x)) + b2): one prompt per example, from its prompt-free <s> state.
+
+    b2 starts at the ``prompt.init`` vectors, so every initialisation applies to instance prompts too and
+    step 0 starts near the static prompt; W2 starts small so the examples' prompts already differ.
+    """
+
+    def __init__(self, init: torch.Tensor, hidden: int):
+        super().__init__()
+        n, d = init.shape
+        self.n = n
+        self.down = nn.Linear(d, hidden)
+        self.up = nn.Linear(hidden, n * d)
+        nn.init.normal_(self.up.weight, std=0.02)
+        with torch.no_grad():
+            self.up.bias.copy_(init.detach().reshape(-1).float())
+
+    @property
+    def length(self) -> int:
+        return self.n
+
+    def forward(self, batch_size: int, free_cls: Optional[torch.Tensor] = None) -> torch.Tensor:
+        flat = self.up(F.gelu(self.down(free_cls.float())))  # (B, n*d)
+        return flat.view(batch_size, self.n, -1)  # (B, n, d)
+
+
+def insertion_points(placement: str, attention_mask: torch.Tensor, mask_pos: torch.Tensor) -> torch.Tensor:
+    """(B, G) ascending token indices before which each slot group goes."""
+    if placement == "prefix":
+        return torch.ones_like(mask_pos).unsqueeze(1)  # after <s>
+    last = attention_mask.sum(1) - 1  # index of the final </s>
+    return torch.stack([torch.ones_like(mask_pos), mask_pos, mask_pos + 1, last], dim=1)
+
+
+def insert_slots(embeds: torch.Tensor, attention_mask: torch.Tensor, prompt: torch.Tensor, points: torch.Tensor
+                 ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Splice the n prompt vectors into the sequence, n/G before each of the G points.
+
+    embeds: (B, T, d); attention_mask: (B, T); prompt: (B, n, d); points: (B, G).
+    Returns (B, n+T, d) embeddings, (B, n+T) mask and shift (B, T): token t moved to t + shift[:, t].
+    """
+    batch, length, dim = embeds.shape
+    n, groups = prompt.shape[1], points.shape[1]
+    per = n // groups
+    tokens = torch.arange(length, device=embeds.device)
+    shift = (tokens.view(1, -1, 1) >= points.unsqueeze(1)).sum(-1) * per  # (B, T) slots placed before t
+    slot = torch.arange(n, device=embeds.device)
+    group = slot // per
+    slot_pos = points[:, group] + group * per + slot % per  # (B, n): earlier groups' slots come first
+    token_pos = tokens.unsqueeze(0) + shift  # (B, T)
+    out = embeds.new_zeros(batch, length + n, dim)
+    out = out.scatter(1, token_pos.unsqueeze(-1).expand(-1, -1, dim), embeds)
+    out = out.scatter(1, slot_pos.unsqueeze(-1).expand(-1, -1, dim), prompt.to(embeds.dtype))
+    mask = attention_mask.new_ones(batch, length + n).scatter(1, token_pos, attention_mask)
+    return out, mask, shift
+
+
+def build_prompt(config: PromptConfig, init: torch.Tensor) -> nn.Module:
+    return SoftPrompt(init) if config.kind == "static" else InstancePrompt(init, config.generator_hidden)
 
 
 def initial_prompt(config: PromptConfig, embeddings: torch.Tensor, tokenizer, label_ids: Sequence[List[int]],

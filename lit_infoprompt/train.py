@@ -21,7 +21,7 @@ from lit_infoprompt.config import Config
 from lit_infoprompt.datamodule import FewShotDataModule
 from lit_infoprompt.head import ClassHead, verbalizer_init
 from lit_infoprompt.module import PromptClassifier
-from lit_infoprompt.prompt import SoftPrompt, initial_prompt
+from lit_infoprompt.prompt import build_prompt, initial_prompt
 from lit_infoprompt.rundir import new_run_dir, write_json, write_start
 from lit_infoprompt.templates import label_word_ids
 
@@ -31,14 +31,15 @@ log = logging.getLogger(__name__)
 # (model.dropout), and the run directory holds config.yaml/split.json before the CSV logger starts.
 warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")
 warnings.filterwarnings("ignore", message=r".*Experiment logs directory .* exists and is not empty.*")
+warnings.filterwarnings("ignore", message=r".*is smaller than the logging interval.*")  # few-shot epochs are short
 
 
 def build_module(config: Config, backbone: Backbone, tokenizer, label_ids) -> PromptClassifier:
     weight, bias = backbone.output_embeddings()
-    prompt = SoftPrompt(initial_prompt(config.prompt, backbone.word_embeddings.weight, tokenizer, label_ids,
-                                       config.seed))
+    init = initial_prompt(config.prompt, backbone.word_embeddings.weight, tokenizer, label_ids, config.seed)
     head = ClassHead(*verbalizer_init(label_ids, weight, bias))
-    return PromptClassifier(backbone, prompt, head, config.optim, config.trainer.max_steps)
+    return PromptClassifier(backbone, build_prompt(config.prompt, init), head, config.method, config.optim,
+                            config.trainer.max_steps, config.prompt.placement, 4 * config.data.batch_size)
 
 
 def build(config: Config, backbone: Backbone = None, tokenizer=None):

@@ -5,6 +5,7 @@ import torch
 
 from conftest import tiny_bert_encoder, tiny_roberta
 from lit_infoprompt.backbone import from_pretrained_model
+from lit_infoprompt.prompt import insert_slots, insertion_points
 from lit_infoprompt.train import build
 
 
@@ -16,6 +17,16 @@ def make(tiny_config, tokenizer, *extra, model=None):
 
 def batch_of(datamodule):
     return next(iter(datamodule.train_dataloader()))
+
+
+def prompted(module, batch):
+    """(embeds, attention, new <mask> index) as the module builds them."""
+    prompt = module.prompt(len(batch["labels"]))
+    points = insertion_points(module.placement, batch["attention_mask"], batch["mask_pos"])
+    embeds, attention, shift = insert_slots(module.backbone.embed(batch["input_ids"]), batch["attention_mask"],
+                                            prompt, points)
+    rows = torch.arange(len(batch["labels"]))
+    return embeds, attention, batch["mask_pos"] + shift[rows, batch["mask_pos"]]
 
 
 def test_prompt_changes_the_output(tiny_config, tokenizer):
@@ -30,12 +41,13 @@ def test_prompt_changes_the_output(tiny_config, tokenizer):
 def test_prompt_is_spliced_after_cls(tiny_config, tokenizer):
     module, datamodule, _ = make(tiny_config, tokenizer)
     batch = batch_of(datamodule)
-    embeds, attention = module.prompt.prepend(module.backbone.embed(batch["input_ids"]), batch["attention_mask"])
+    embeds, attention, mask_pos = prompted(module, batch)
     n = module.prompt.length
     assert embeds.shape[1] == batch["input_ids"].shape[1] + n and attention[:, 1:1 + n].eq(1).all()
     assert torch.equal(embeds[0, 1:1 + n], module.prompt.weight)
+    assert torch.equal(mask_pos, batch["mask_pos"] + n)
     rows = torch.arange(len(batch["labels"]))
-    masked = embeds[rows, batch["mask_pos"] + n]
+    masked = embeds[rows, mask_pos]
     assert torch.equal(masked, module.backbone.embed(torch.full_like(batch["labels"], tokenizer.mask_token_id)))
 
 
@@ -66,13 +78,13 @@ def test_step0_logits_equal_the_mlm_verbalizer(tiny_config, tokenizer):
     module, datamodule, _ = make(tiny_config, tokenizer)
     batch = batch_of(datamodule)
     mlm = module.backbone.model
-    embeds, attention = module.prompt.prepend(module.backbone.embed(batch["input_ids"]), batch["attention_mask"])
+    embeds, attention, mask_pos = prompted(module, batch)
     with torch.no_grad():
         vocab_logits = mlm(inputs_embeds=embeds, attention_mask=attention).logits  # (B, L, V)
         ours = module(batch)
     rows = torch.arange(len(batch["labels"]))
     label_ids = [tokenizer.encode(" " + w, add_special_tokens=False)[0] for w in ("yes", "no", "maybe")]
-    verbalizer = vocab_logits[rows, batch["mask_pos"] + module.prompt.length][:, label_ids]
+    verbalizer = vocab_logits[rows, mask_pos][:, label_ids]
     torch.testing.assert_close(ours, verbalizer, rtol=1e-5, atol=1e-5)
     assert torch.equal(ours.argmax(-1), verbalizer.argmax(-1))
 
@@ -81,7 +93,7 @@ def test_encoder_without_mlm_head_feeds_the_mask_state(tiny_config, tokenizer):
     module, datamodule, _ = make(tiny_config, tokenizer, model=tiny_bert_encoder(tokenizer))
     batch = batch_of(datamodule)
     assert not module.backbone.has_mlm_head
-    expected = module.head(module.mask_states(batch))
+    expected = module.head(module.encode(batch)["r"])
     torch.testing.assert_close(module(batch), expected)
     torch.testing.assert_close(module.head.vectors[0], module.backbone.word_embeddings.weight[
         tokenizer.encode(" yes", add_special_tokens=False)[0]])

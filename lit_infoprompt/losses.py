@@ -1,0 +1,45 @@
+"""InfoPrompt's two MI losses and the loss-weight schedule (METHOD.md, "InfoPrompt losses").
+
+Pure functions of tensors; the networks they read (class vectors, bottleneck, context map) live in
+``head.py`` and ``bottleneck.py``. Every InfoNCE term uses ``estimators.info_nce``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from lit_infoprompt.estimators import info_nce, scaled_dot
+
+
+def head_loss(prompt: torch.Tensor, class_vectors: torch.Tensor, token_embeds: torch.Tensor,
+              token_mask: torch.Tensor) -> torch.Tensor:
+    """L_head: InfoNCE lower bound on I(P; theta_head).
+
+    Anchor c = mean_k V_k; positive P_bar = mean_j P_j; negatives E[x_i], the frozen embeddings of the
+    example's real (non-pad) tokens:
+        L_head = -log exp(<P_bar,c>/sqrt d) / (exp(<P_bar,c>/sqrt d) + sum_i exp(<E[x_i],c>/sqrt d)).
+    prompt: (B, n, d) (a static prompt expanded over the batch); class_vectors: (C, d);
+    token_embeds: (B, T, d); token_mask: (B, T), 1 for real tokens. Gradients reach P and V.
+    """
+    anchor = class_vectors.mean(0)  # (d,)
+    positive = scaled_dot(prompt.mean(1), anchor)  # (B,)
+    negatives = scaled_dot(token_embeds, anchor)  # (B, T)
+    return info_nce(positive, negatives, valid=token_mask.bool())
+
+
+def representation_loss(u_positive: torch.Tensor, u_negative: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+    """L_rep: InfoNCE lower bound on I(P; Z | X).
+
+    score(z) = <W_o z + b_o, q>/sqrt d with q the prompt context. The positive is the decoded sample of the
+    prompted posterior, the negatives m decoded samples of the same example's prompt-free posterior:
+    for the same x, the critic must tell the prompted representation from the un-prompted one.
+    u_positive: (B, d) = W_o z+ + b_o; u_negative: (B, m, d) = W_o z- + b_o; context: (B, d) = q.
+    """
+    positive = scaled_dot(u_positive, context)  # (B,)
+    negatives = scaled_dot(u_negative, context.unsqueeze(1))  # (B, m)
+    return info_nce(positive, negatives)
+
+
+def mi_weight(step: int, total_steps: int, decay: float) -> float:
+    """w(t) = 1 - decay * t / T (decay = 0: constant 1)."""
+    return 1.0 - decay * step / max(1, total_steps)
