@@ -91,7 +91,7 @@ def _same(a: Any, b: Any) -> bool:
 
 def label_index(raw: Any, labels: Sequence[Any], where: str) -> int:
     for index, label in enumerate(labels):
-        if _same(raw, label) or (isinstance(raw, str) and str(label) == raw):
+        if _same(raw, label):
             return index
     raise InputError(f"{where}: label {raw!r} is not one of the task's labels {list(labels)}")
 

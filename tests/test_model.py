@@ -93,10 +93,14 @@ def test_encoder_without_mlm_head_feeds_the_mask_state(tiny_config, tokenizer):
     module, datamodule, _ = make(tiny_config, tokenizer, model=tiny_bert_encoder(tokenizer))
     batch = batch_of(datamodule)
     assert not module.backbone.has_mlm_head
-    expected = module.head(module.encode(batch)["r"])
-    torch.testing.assert_close(module(batch), expected)
-    torch.testing.assert_close(module.head.vectors[0], module.backbone.word_embeddings.weight[
-        tokenizer.encode(" yes", add_special_tokens=False)[0]])
+    embeds, attention, mask_pos = prompted(module, batch)
+    with torch.no_grad():
+        hidden = module.backbone.model(inputs_embeds=embeds, attention_mask=attention).last_hidden_state
+    rows = torch.arange(len(batch["labels"]))
+    torch.testing.assert_close(module.encode(batch)["r"], hidden[rows, mask_pos])  # r = h, no transform
+    yes = tokenizer.encode(" yes", add_special_tokens=False)[0]
+    torch.testing.assert_close(module.head.vectors[0], module.backbone.word_embeddings.weight[yes])
+    assert module.head.bias.eq(0).all()
 
 
 def test_checkpoint_holds_trainable_tensors_only_and_reloads(tiny_config, tokenizer):
