@@ -23,9 +23,9 @@ def train(args) -> int:
 
     summary = run(load_config(args))
     print(json.dumps(summary, indent=2))
-    print(f"test acc {summary['test_acc']:.4f}  test macro-F1 {summary['test_f1_macro']:.4f}  "
-          f"best dev {summary['dev_metric']} {summary['best_dev']:.4f} at step {summary['best_step']}  "
-          f"-> {summary['run_dir']}")
+    tests = "  ".join(f"{key} {value:.4f}" for key, value in summary.items() if key.startswith("test_"))
+    print(f"{tests}  best dev {summary['dev_metric']} {summary['best_dev']:.4f} at step {summary['best_step']}"
+          f"  -> {summary['run_dir']}")
     return 0
 
 

@@ -24,14 +24,23 @@ class TaskConfig:
     labels: List[Any] = field(default_factory=list)  # label values as in the official files, in the hub's class order
     label_words: List[str] = field(default_factory=list)  # one verbalizer word (or phrase) per label, same order
     template: str = ""  # text with {field} slots and exactly one <mask>
-    metric: str = "acc"  # dev metric that selects the best checkpoint: acc | f1_macro
+    metric: str = "acc"  # dev metric that selects the best checkpoint (one of metrics)
+    metrics: List[str] = field(default_factory=lambda: ["acc", "f1_macro"])  # acc | f1_macro | semeval_f1
+    format: str = "superglue"  # file reader: superglue (jsonl) | semeval (official TXT) | relation (generic jsonl)
+    folder: str = "superglue/CB"  # task folder under data.dir
+    train_file: str = "train.jsonl"  # pool the few-shot train/dev examples are drawn from
+    test_file: str = "val.jsonl"  # official file scored as the test set
+    fixed_folder: Optional[str] = None  # folder with fixed split files train.jsonl + dev32.jsonl (FewGLUE)
+    hub: List[str] = field(default_factory=list)  # [dataset id, config] to download when data.dir is unset
 
 
 @dataclass
 class DataConfig:
     dir: Optional[str] = None  # local root in the official layout (superglue/CB/train.jsonl); null: download to cache_dir
     cache_dir: str = "~/.cache/lit_infoprompt/data"  # where downloaded data is written in the same layout
-    shots: int = 16  # K examples per class for train, and again for dev
+    protocol: str = "per_class"  # per_class (K per class) | budget (data.budget in all, stratified) | fixed (split files)
+    shots: int = 16  # K examples per class for train, and again for dev (protocol=per_class)
+    budget: int = 64  # examples in all for train, and again for dev, stratified over classes (protocol=budget)
     batch_size: int = 8  # training examples per optimiser step (per device)
     eval_batch_size: int = 32  # examples per evaluation batch
     num_workers: int = 0  # DataLoader worker processes
@@ -102,12 +111,14 @@ class Config:
     out_dir: str = "runs"  # root of the run directories
 
 
+METRICS = ("acc", "f1_macro", "semeval_f1")
 CHOICES = {
     "model.mlm_head": ("auto", "true", "false"),
     "prompt.init": ("random", "vocab", "text", "label_words"),
     "prompt.placement": ("prefix", "template"),
     "prompt.kind": ("static", "instance"),
-    "task.metric": ("acc", "f1_macro"),
+    "task.format": ("superglue", "semeval", "relation"),
+    "data.protocol": ("per_class", "budget", "fixed"),
 }
 
 
@@ -123,6 +134,14 @@ def _split_overrides(overrides: List[str]) -> tuple[dict, List[str]]:
         else:
             rest.append(item)
     return picks, rest
+
+
+def _parse_override(item: str):
+    try:
+        return OmegaConf.from_dotlist([item])
+    except Exception as err:  # YAML syntax of the value, e.g. unquoted braces
+        raise InputError(f"cannot parse override '{item}' ({type(err).__name__}); quote a value with "
+                         f"braces or colons: key=\"'...'\"") from None
 
 
 def _yaml(path: Path, what: str) -> Any:
@@ -148,10 +167,13 @@ def load_config(overrides: List[str] = (), conf_dir: Path = CONF_DIR) -> Config:
     cfg = _merge(cfg, OmegaConf.load(conf_dir / "config.yaml"), "conf/config.yaml")
     task = picks.get("task", cfg.task.name)
     method = picks.get("method", cfg.method.name)
-    cfg = _merge(cfg, {"task": _yaml(conf_dir / "task" / f"{task}.yaml", "task")}, f"conf/task/{task}.yaml")
+    task_file = Path(task) if task.endswith((".yaml", ".yml")) else conf_dir / "task" / f"{task}.yaml"
+    task = task_file.stem  # task=path/to/mytask.yaml brings a task of your own (e.g. TACRED as relation jsonl)
+    cfg = _merge(cfg, {"task": _yaml(task_file, "task")}, str(task_file))
     cfg = _merge(cfg, {"method": _yaml(conf_dir / "method" / f"{method}.yaml", "method")},
                  f"conf/method/{method}.yaml")
-    cfg = _merge(cfg, OmegaConf.from_dotlist(rest), "the command line")
+    for item in rest:
+        cfg = _merge(cfg, _parse_override(item), "the command line")
     cfg.task.name, cfg.method.name = task, method
     config = OmegaConf.to_object(cfg)
     validate(config)
@@ -165,7 +187,13 @@ def validate(config: Config) -> None:
         value = str(getattr(getattr(config, section), name)).lower()
         if value not in allowed:
             raise InputError(f"{key}={value} is not one of {', '.join(allowed)}")
-    positive = {"data.shots": config.data.shots, "data.batch_size": config.data.batch_size,
+    unknown = set(config.task.metrics) - set(METRICS)
+    if unknown:
+        raise InputError(f"task.metrics: unknown metric(s) {sorted(unknown)} (known: {', '.join(METRICS)})")
+    if config.task.metric not in config.task.metrics:
+        raise InputError(f"task.metric={config.task.metric} is not one of task.metrics {config.task.metrics}")
+    positive = {"data.shots": config.data.shots, "data.budget": config.data.budget,
+                "data.batch_size": config.data.batch_size,
                 "prompt.length": config.prompt.length, "trainer.max_steps": config.trainer.max_steps,
                 "trainer.val_every": config.trainer.val_every}
     for key, value in positive.items():

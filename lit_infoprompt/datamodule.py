@@ -8,6 +8,7 @@ cuts padding; metrics do not depend on order.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import lightning as L
@@ -16,8 +17,8 @@ from torch.utils.data import DataLoader
 
 from lit_infoprompt.config import Config
 from lit_infoprompt.errors import InputError
-from lit_infoprompt.sampling import sample_per_class, split_record
-from lit_infoprompt.sources import Example, read_jsonl, resolve_files
+from lit_infoprompt.sampling import sample_budget, sample_per_class, split_record
+from lit_infoprompt.sources import Example, read_examples, resolve_files
 from lit_infoprompt.templates import TemplateEncoder
 
 log = logging.getLogger(__name__)
@@ -65,25 +66,40 @@ class FewShotDataModule(L.LightningDataModule):
 
     def prepare_split(self) -> dict:
         """Read, sample and tokenise; returns the split record (ids + checksum) for the run directory."""
-        task, data = self.config.task, self.config.data
-        train_file, test_file = resolve_files(task.name, data.dir, data.cache_dir)
-        pool = read_jsonl(train_file, self.encoder.fields, task.labels)
-        test = read_jsonl(test_file, self.encoder.fields, task.labels)
-        split = sample_per_class([e.label for e in pool], task.labels, data.shots, self.config.seed)
-        for warning in split.warnings:
+        task, data, seed = self.config.task, self.config.data, self.config.seed
+        files = resolve_files(task, data)
+        fields = self.encoder.fields
+        pool = read_examples(files.train, task, fields)
+        test = read_examples(files.test, task, fields)
+        if files.dev is not None:  # fixed split files: train and dev as given
+            protocol, size = "fixed", len(pool)
+            if data.protocol != "fixed":
+                log.warning("%s is missing: using the fixed split files %s and %s (data.protocol=fixed)",
+                            Path(data.dir or data.cache_dir) / task.folder / task.train_file, files.train, files.dev)
+            train, dev, warnings = pool, read_examples(files.dev, task, fields), []
+        else:
+            protocol = data.protocol
+            size = data.shots if protocol == "per_class" else data.budget
+            sample = sample_per_class if protocol == "per_class" else sample_budget
+            split = sample([e.label for e in pool], task.labels, size, seed)
+            train, dev, warnings = [pool[i] for i in split.train], [pool[i] for i in split.dev], split.warnings
+        for warning in warnings:
             log.warning("few-shot split: %s", warning)
-        self.train_rows = encode_examples([pool[i] for i in split.train], self.encoder)
-        self.dev_rows = encode_examples([pool[i] for i in split.dev], self.encoder)
+        if not dev:
+            raise InputError(f"no dev examples left: every class of {files.train} has at most {size} examples")
+        self.train_rows = encode_examples(train, self.encoder)
+        self.dev_rows = encode_examples(dev, self.encoder)
         self.test_rows = encode_examples(test, self.encoder)
         for index, row in enumerate(self.train_rows + self.dev_rows + self.test_rows):
             row["index"] = index  # train rows first: 0..len(train)-1 (the prompt-free cache is indexed by it)
-        if not self.dev_rows:
-            raise InputError(f"no dev examples left: every class of {train_file} has at most shots={data.shots}")
-        self.split = split_record(task.name, data.shots, self.config.seed, train_file, test_file,
-                                  [pool[i].id for i in split.train], [pool[i].id for i in split.dev])
-        self.split["warnings"] = split.warnings
+        paths = {"train": files.train, "test": files.test, **({"dev": files.dev} if files.dev else {})}
+        self.split = split_record(task.name, protocol, size, seed, paths, [e.id for e in train], [e.id for e in dev])
+        self.split["warnings"] = warnings
         self.split["truncated"] = {name: sum(r["truncated"] for r in rows) for name, rows in
                                    (("train", self.train_rows), ("dev", self.dev_rows), ("test", self.test_rows))}
+        if any(self.split["truncated"].values()):
+            log.warning("truncated to model.max_length=%d: %s examples", self.config.model.max_length,
+                        self.split["truncated"])
         return self.split
 
     @property

@@ -15,7 +15,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torchmetrics import MetricCollection
-from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from lit_infoprompt.backbone import Backbone
 from lit_infoprompt.bottleneck import PromptContext, VariationalBottleneck
@@ -25,11 +24,6 @@ from lit_infoprompt.estimators import gaussian_kl
 from lit_infoprompt.head import ClassHead
 from lit_infoprompt.losses import head_loss, mi_weight, representation_loss
 from lit_infoprompt.prompt import InstancePrompt, insert_slots, insertion_points
-
-
-def eval_metrics(num_classes: int, prefix: str) -> MetricCollection:
-    return MetricCollection({"acc": MulticlassAccuracy(num_classes, average="micro"),
-                             "f1_macro": MulticlassF1Score(num_classes, average="macro")}, prefix=prefix)
 
 
 def warmup_then_linear_decay(warmup_steps: int, total_steps: int):
@@ -43,7 +37,8 @@ def warmup_then_linear_decay(warmup_steps: int, total_steps: int):
 
 class PromptClassifier(L.LightningModule):
     def __init__(self, backbone: Backbone, prompt: nn.Module, head: ClassHead, method: MethodConfig,
-                 optim: OptimConfig, max_steps: int, placement: str = "prefix", num_negatives: int = 32):
+                 optim: OptimConfig, max_steps: int, metrics: MetricCollection, placement: str = "prefix",
+                 num_negatives: int = 32):
         super().__init__()
         self.backbone = backbone
         self.prompt = prompt
@@ -60,9 +55,8 @@ class PromptClassifier(L.LightningModule):
         self.register_buffer("free_mask", torch.empty(0), persistent=False)  # (N, d) r_0 per row index
         self.register_buffer("free_cls", torch.empty(0), persistent=False)  # (N, d) h_0,cls per row index
         self.cache_key: Optional[str] = None
-        num_classes = head.vectors.shape[0]
-        self.val_metrics = eval_metrics(num_classes, "val/")
-        self.test_metrics = eval_metrics(num_classes, "test/")
+        self.val_metrics = metrics.clone(prefix="val/")
+        self.test_metrics = metrics.clone(prefix="test/")
 
     # -- what is trainable -------------------------------------------------------------------------
     def trainable_names(self) -> Set[str]:

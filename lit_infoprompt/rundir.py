@@ -1,4 +1,5 @@
-"""Run directories describe themselves: ``runs/<task>/<K>shot/<method>/seed<seed>/version_<N>/``.
+"""Run directories describe themselves: ``runs/<task>/<split>/<method>/seed<seed>/version_<N>/``,
+<split> being ``<K>shot``, ``budget<N>`` or ``fixed``.
 
 Files: ``config.yaml`` (resolved config), ``split.json`` (example ids + checksum), ``metrics.csv``
 (CSV logger), ``curve.csv`` (dev curve), ``checkpoints/best.ckpt`` (trainable tensors only) and, once
@@ -13,8 +14,14 @@ from pathlib import Path
 from lit_infoprompt.config import Config, to_yaml
 
 
-def new_run_dir(config: Config) -> Path:
-    parent = (Path(config.out_dir) / config.task.name / f"{config.data.shots}shot" / config.method.name
+def split_name(split: dict) -> str:
+    """16shot (per_class), budget64 (budget) or fixed, from the split record actually used."""
+    protocol, size = split["protocol"], split["size"]
+    return {"per_class": f"{size}shot", "budget": f"budget{size}"}.get(protocol, protocol)
+
+
+def new_run_dir(config: Config, split: dict) -> Path:
+    parent = (Path(config.out_dir) / config.task.name / split_name(split) / config.method.name
               / f"seed{config.seed}")
     parent.mkdir(parents=True, exist_ok=True)
     version = 0

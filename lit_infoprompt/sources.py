@@ -1,88 +1,36 @@
 """Where each task's examples come from: a local folder in the official layout, or the hub.
 
-Both paths end in the same place: the hub's rows are written to ``<cache_dir>/<layout>`` in the official
-file format, then read by the same reader as a local copy. One reader means one set of checks.
+A task's YAML names its folder, files, reader format and hub id. Readers (a plain dict by format) turn
+every file into ``Example``s whose label is the class index in the task's ``labels`` order: label
+formats (strings, JSON booleans, ints, relation names) are mapped in ``label_index`` and nowhere else.
+A hub download is written in the official file format under ``data.cache_dir`` and read by the same
+reader as a local copy, so one set of checks covers both.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
+from lit_infoprompt.config import DataConfig, TaskConfig
 from lit_infoprompt.errors import InputError
-
-
-@dataclass(frozen=True)
-class TaskSource:
-    folder: str  # relative to the data root, e.g. superglue/CB
-    train: str  # file the few-shot train/dev examples are drawn from
-    test: str  # official file used as the test set
-    hub: tuple  # (dataset id, config) on the Hugging Face hub
-    hub_splits: tuple = ("train", "validation")  # hub splits written as (train, test) files
-
-
-# Registry of tasks with downloadable sources; the label order is the task's YAML `labels`.
-SOURCES: Dict[str, TaskSource] = {
-    "cb": TaskSource("superglue/CB", "train.jsonl", "val.jsonl", ("aps/super_glue", "cb")),
-}
 
 
 @dataclass
 class Example:
-    id: Any  # the file's own example id (idx)
+    id: Any  # the file's own example id
     fields: Dict[str, Any]  # text fields the template uses
     label: int  # class index in the task's label order
 
 
-def source_for(task: str) -> TaskSource:
-    if task not in SOURCES:
-        raise InputError(f"unknown task '{task}' (known: {', '.join(sorted(SOURCES))})")
-    return SOURCES[task]
-
-
-def resolve_files(task: str, data_dir: Optional[str], cache_dir: str) -> tuple[Path, Path]:
-    """Return (train file, test file), downloading into ``cache_dir`` when no ``data_dir`` is given."""
-    source = source_for(task)
-    root = Path(data_dir if data_dir else cache_dir).expanduser()
-    folder = root / source.folder
-    train, test = folder / source.train, folder / source.test
-    if data_dir is None and not (train.is_file() and test.is_file()):
-        download(source, folder)
-    for path in (train, test):
-        if not path.is_file():
-            raise InputError(f"data file not found: {path} (give data.dir=<folder holding {source.folder}/> "
-                             f"or leave data.dir unset to download {source.hub[0]}/{source.hub[1]})")
-    return train, test
-
-
-def download(source: TaskSource, folder: Path) -> None:
-    """Fetch the task from the hub and write it in the official jsonl layout (labels as the files spell them)."""
-    try:
-        import datasets
-    except ImportError:
-        raise InputError("downloading data needs the 'datasets' package: pip install datasets") from None
-    try:
-        hub = datasets.load_dataset(*source.hub)
-    except Exception as err:  # network, auth or hub errors all mean: no data
-        raise InputError(f"could not download {source.hub[0]}/{source.hub[1]}: {type(err).__name__}: "
-                         f"{str(err).splitlines()[0] if str(err) else ''}; give data.dir=<local folder>") from None
-    folder.mkdir(parents=True, exist_ok=True)
-    names = hub[source.hub_splits[0]].features["label"].names
-    for split, filename in zip(source.hub_splits, (source.train, source.test)):
-        write_official(hub[split], names, folder / filename)
-
-
-def write_official(rows, label_names: Sequence[str], path: Path) -> None:
-    """Write hub rows (integer ClassLabel) as official jsonl rows (label written as its name)."""
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("w") as out:
-        for row in rows:
-            row = dict(row)
-            row["label"] = label_names[row["label"]]
-            out.write(json.dumps(row) + "\n")
-    tmp.replace(path)  # never leave a half-written file that looks complete
+@dataclass
+class SplitFiles:
+    train: Path  # pool for sampling, or the fixed train file
+    test: Path
+    dev: Optional[Path] = None  # fixed dev file (protocol=fixed)
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -96,9 +44,15 @@ def label_index(raw: Any, labels: Sequence[Any], where: str) -> int:
     raise InputError(f"{where}: label {raw!r} is not one of the task's labels {list(labels)}")
 
 
-def read_jsonl(path: Path, fields: Sequence[str], labels: Sequence[Any]) -> List[Example]:
-    """Read one official jsonl file; malformed lines, missing fields and unknown labels fail with file:line."""
-    examples = []
+def _example(row: dict, fields: Sequence[str], labels, label_key: str, where: str, default_id) -> Example:
+    for name in (*fields, label_key):
+        if name not in row:
+            raise InputError(f"{where}: missing field '{name}'")
+    return Example(id=row.get("idx", row.get("id", default_id)), fields={f: row[f] for f in fields},
+                   label=label_index(row[label_key], labels, where))
+
+
+def _jsonl_rows(path: Path):
     with path.open() as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
@@ -110,11 +64,148 @@ def read_jsonl(path: Path, fields: Sequence[str], labels: Sequence[Any]) -> List
                 raise InputError(f"{where}: malformed JSON ({err.msg})") from None
             if not isinstance(row, dict):
                 raise InputError(f"{where}: expected a JSON object")
-            for name in (*fields, "label"):
-                if name not in row:
-                    raise InputError(f"{where}: missing field '{name}'")
-            examples.append(Example(id=row.get("idx", number - 1), fields={f: row[f] for f in fields},
-                                    label=label_index(row["label"], labels, where)))
+            yield number, where, row
+
+
+def read_superglue(path: Path, fields: Sequence[str], labels: Sequence[Any]) -> List[Example]:
+    """SuperGLUE jsonl: one object per line with the task's fields and ``label``."""
+    return [_example(row, fields, labels, "label", where, number - 1) for number, where, row in _jsonl_rows(path)]
+
+
+def _spans_to_fields(tokens: List[str], head: Sequence[int], tail: Sequence[int]) -> Dict[str, str]:
+    return {"sentence": " ".join(tokens), "e1": " ".join(tokens[head[0]:head[1]]),
+            "e2": " ".join(tokens[tail[0]:tail[1]])}
+
+
+def read_relation(path: Path, fields: Sequence[str], labels: Sequence[Any]) -> List[Example]:
+    """Generic relation jsonl: {"tokens": [...], "head": [start, end), "tail": [start, end), "relation": ...}.
+
+    Gives the template the fields sentence (tokens joined by spaces), e1 (head span) and e2 (tail span).
+    """
+    examples = []
+    for number, where, row in _jsonl_rows(path):
+        for key in ("tokens", "head", "tail", "relation"):
+            if key not in row:
+                raise InputError(f"{where}: missing field '{key}'")
+        spans = [row["head"], row["tail"]]
+        if not all(isinstance(s, list) and len(s) == 2 and 0 <= s[0] < s[1] <= len(row["tokens"]) for s in spans):
+            raise InputError(f"{where}: head/tail must be [start, end) token spans inside tokens")
+        flat = {**_spans_to_fields(row["tokens"], *spans), "relation": row["relation"]}
+        examples.append(_example(flat, fields, labels, "relation", where, row.get("id", number - 1)))
+    return examples
+
+
+_MARKED = re.compile(r"<e1>(.*?)</e1>.*?<e2>(.*?)</e2>", re.S)
+
+
+def read_semeval(path: Path, fields: Sequence[str], labels: Sequence[Any]) -> List[Example]:
+    """SemEval-2010 Task 8 official TXT: blocks of `id<TAB>"sentence"`, label, `Comment: ...`, blank line.
+
+    Fields: sentence (entity markers removed), e1, e2 (the marked entities).
+    """
+    lines = path.read_text().replace("\r\n", "\n").split("\n")
+    examples, number = [], 0
+    while number < len(lines):
+        if not lines[number].strip():
+            number += 1
+            continue
+        where = f"{path}:{number + 1}"
+        head, _, quoted = lines[number].partition("\t")
+        label = lines[number + 1].strip() if number + 1 < len(lines) else ""
+        match = _MARKED.search(quoted)
+        if not head.strip().isdigit() or not quoted.startswith('"') or not quoted.endswith('"') or not match:
+            raise InputError(f"{where}: expected 'id<TAB>\"sentence with <e1>..</e1> and <e2>..</e2>\"'")
+        sentence = re.sub(r"</?e[12]>", "", quoted[1:-1])
+        row = {"id": int(head), "sentence": sentence, "e1": match.group(1), "e2": match.group(2), "relation": label}
+        examples.append(_example(row, fields, labels, "relation", where, int(head)))
+        number += 3  # sentence, label, comment; the blank line is skipped above
+    return examples
+
+
+READERS: Dict[str, Callable[[Path, Sequence[str], Sequence[Any]], List[Example]]] = {
+    "superglue": read_superglue,
+    "semeval": read_semeval,
+    "relation": read_relation,
+}
+FORMAT_FIELDS = {"semeval": {"sentence", "e1", "e2"}, "relation": {"sentence", "e1", "e2"}}
+
+
+def read_examples(path: Path, task: TaskConfig, fields: Sequence[str]) -> List[Example]:
+    provided = FORMAT_FIELDS.get(task.format)
+    if provided is not None and set(fields) - provided:
+        raise InputError(f"template field(s) {sorted(set(fields) - provided)} are not given by the {task.format} "
+                         f"format (it gives {', '.join(sorted(provided))})")
+    examples = READERS[task.format](path, fields, task.labels)
     if not examples:
         raise InputError(f"{path}: no examples")
     return examples
+
+
+def resolve_files(task: TaskConfig, data: DataConfig) -> SplitFiles:
+    """The files a run reads, downloading into ``data.cache_dir`` when no ``data.dir`` is given."""
+    root = Path(data.dir if data.dir else data.cache_dir).expanduser()
+    folder = root / task.folder
+    files = SplitFiles(folder / task.train_file, folder / task.test_file)
+    if data.protocol == "fixed" or (not files.train.is_file() and task.fixed_folder
+                                    and (root / task.fixed_folder / "train.jsonl").is_file()):
+        fixed = root / (task.fixed_folder or "")
+        if not task.fixed_folder:
+            raise InputError(f"data.protocol=fixed needs task.fixed_folder (task {task.name} has none)")
+        files = SplitFiles(fixed / "train.jsonl", files.test, fixed / "dev32.jsonl")
+    if data.dir is None and not (files.train.is_file() and files.test.is_file()):
+        download(task, folder)
+    for path in (files.train, files.test, files.dev):
+        if path is not None and not path.is_file():
+            how = (f"leave data.dir unset to download {'/'.join(task.hub)}" if task.hub else
+                   "this task has no download: place the files there")
+            raise InputError(f"data file not found: {path} (give data.dir=<folder holding {task.folder}/>, or {how})")
+    return files
+
+
+def download(task: TaskConfig, folder: Path) -> None:
+    """Fetch the task from the hub and write it in the official file format of ``task.format``."""
+    if not task.hub:
+        return  # the caller reports the missing files
+    try:
+        import datasets
+    except ImportError:
+        raise InputError("downloading data needs the 'datasets' package: pip install datasets") from None
+    try:
+        hub = datasets.load_dataset(*task.hub)
+    except Exception as err:  # network, auth or hub errors all mean: no data
+        first = str(err).splitlines()[0] if str(err) else ""
+        raise InputError(f"could not download {'/'.join(task.hub)}: {type(err).__name__}: {first}; "
+                         f"give data.dir=<local folder>") from None
+    folder.mkdir(parents=True, exist_ok=True)
+    test_split = "validation" if "validation" in hub else "test"
+    label_key = "label" if task.format == "superglue" else "relation"
+    names = hub["train"].features[label_key].names
+    if len(names) != len(task.labels):
+        raise InputError(f"{'/'.join(task.hub)} has {len(names)} classes, task {task.name} has {len(task.labels)}")
+    for split, filename in (("train", task.train_file), (test_split, task.test_file)):
+        WRITERS[task.format](hub[split], names, task.labels, folder / filename)
+
+
+def _atomic_write(path: Path, lines) -> None:
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w") as out:
+        out.writelines(lines)
+    tmp.replace(path)  # never leave a half-written file that looks complete
+
+
+def write_official(rows, label_names: Sequence[str], labels: Sequence[Any], path: Path) -> None:
+    """SuperGLUE jsonl rows with the label spelled as the official files spell it.
+
+    The task's ``labels`` are listed in the hub's class order, so hub class i is written as labels[i]
+    (CB "neutral", BoolQ/WiC false/true, COPA 0/1), whatever the hub calls the class.
+    """
+    _atomic_write(path, (json.dumps({**row, "label": labels[row["label"]]}) + "\n" for row in rows))
+
+
+def write_semeval(rows, label_names: Sequence[str], labels: Sequence[Any], path: Path) -> None:
+    """SemEval hub rows ({sentence, relation}) as the official TXT blocks."""
+    _atomic_write(path, (f'{i}\t"{row["sentence"]}"\n{label_names[row["relation"]]}\nComment:\n\n'
+                         for i, row in enumerate(rows, start=1)))
+
+
+WRITERS = {"superglue": write_official, "semeval": write_semeval}

@@ -20,6 +20,7 @@ from lit_infoprompt.callbacks import DevCurve
 from lit_infoprompt.config import Config
 from lit_infoprompt.datamodule import FewShotDataModule
 from lit_infoprompt.head import ClassHead, verbalizer_init
+from lit_infoprompt.metrics import build_metrics
 from lit_infoprompt.module import PromptClassifier
 from lit_infoprompt.prompt import build_prompt, initial_prompt
 from lit_infoprompt.rundir import new_run_dir, write_json, write_start
@@ -38,8 +39,9 @@ def build_module(config: Config, backbone: Backbone, tokenizer, label_ids) -> Pr
     weight, bias = backbone.output_embeddings()
     init = initial_prompt(config.prompt, backbone.word_embeddings.weight, tokenizer, label_ids, config.seed)
     head = ClassHead(*verbalizer_init(label_ids, weight, bias))
+    metrics = build_metrics(config.task.metrics, config.task.labels, prefix="")
     return PromptClassifier(backbone, build_prompt(config.prompt, init), head, config.method, config.optim,
-                            config.trainer.max_steps, config.prompt.placement, 4 * config.data.batch_size)
+                            config.trainer.max_steps, metrics, config.prompt.placement, 4 * config.data.batch_size)
 
 
 def build(config: Config, backbone: Backbone = None, tokenizer=None):
@@ -68,7 +70,7 @@ def run(config: Config, backbone: Backbone = None, tokenizer=None) -> dict:
     """Train, select on dev, test the best checkpoint; returns (and writes) the summary."""
     started = time.perf_counter()
     module, datamodule, split = build(config, backbone, tokenizer)
-    run_dir = new_run_dir(config)
+    run_dir = new_run_dir(config, split)
     write_start(run_dir, config, split)
     metric = f"val/{config.task.metric}"
     checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=metric, mode="max",
@@ -91,10 +93,11 @@ def summarize(config: Config, module: PromptClassifier, split: dict, curve: DevC
               seconds: float) -> dict:
     best, metric = curve.best, f"val/{config.task.metric}"
     return {
-        "task": config.task.name, "method": config.method.name, "shots": config.data.shots,
+        "task": config.task.name, "method": config.method.name, "protocol": split["protocol"],
+        "shots": config.data.shots if split["protocol"] == "per_class" else None, "split_size": split["size"],
         "seed": config.seed, "backbone": config.model.name, "dev_metric": config.task.metric,
         "dev_step0": curve.rows[0][metric], "best_dev": best[metric], "best_step": best["step"],
-        "test_acc": test["test/acc"], "test_f1_macro": test["test/f1_macro"],
+        **{f"test_{name}": test[f"test/{name}"] for name in config.task.metrics},
         "steps": steps, "seconds": round(seconds, 2), "split_checksum": split["checksum"],
         "params": module.parameter_counts(),
         "sizes": {"train": len(split["train_ids"]), "dev": len(split["dev_ids"])},

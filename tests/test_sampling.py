@@ -6,7 +6,7 @@ import pytest
 
 from conftest import FIXTURES
 from lit_infoprompt.errors import InputError
-from lit_infoprompt.sampling import sample_per_class, split_record
+from lit_infoprompt.sampling import sample_budget, sample_per_class, split_record, stratified_counts
 
 LABELS = [0] * 20 + [1] * 30 + [2] * 6
 NAMES = ["a", "b", "c"]
@@ -39,9 +39,28 @@ def test_class_smaller_than_k_fails_naming_it():
 def test_checksum_depends_on_ids_and_file_bytes(tmp_path):
     train = tmp_path / "train.jsonl"
     train.write_text((FIXTURES / "superglue/CB/train.jsonl").read_text())
-    test = FIXTURES / "superglue/CB/val.jsonl"
-    first = split_record("cb", 4, 13, train, test, [1, 2], [3])
-    assert first["checksum"] == split_record("cb", 4, 13, train, test, [1, 2], [3])["checksum"]
-    assert first["checksum"] != split_record("cb", 4, 13, train, test, [1, 5], [3])["checksum"]
+    files = {"train": train, "test": FIXTURES / "superglue/CB/val.jsonl"}
+    first = split_record("cb", "per_class", 4, 13, files, [1, 2], [3])
+    assert first["checksum"] == split_record("cb", "per_class", 4, 13, files, [1, 2], [3])["checksum"]
+    assert first["checksum"] != split_record("cb", "per_class", 4, 13, files, [1, 5], [3])["checksum"]
+    assert first["checksum"] != split_record("cb", "budget", 4, 13, files, [1, 2], [3])["checksum"]
+    moved = {"train": tmp_path / "elsewhere.jsonl", "test": files["test"]}
+    moved["train"].write_text(train.read_text())
+    assert first["checksum"] == split_record("cb", "per_class", 4, 13, moved, [1, 2], [3])["checksum"]
     train.write_text(train.read_text() + json.dumps({"premise": "x", "hypothesis": "y", "label": "neutral"}) + "\n")
-    assert first["checksum"] != split_record("cb", 4, 13, train, test, [1, 2], [3])["checksum"]
+    assert first["checksum"] != split_record("cb", "per_class", 4, 13, files, [1, 2], [3])["checksum"]
+
+
+def test_stratified_counts_add_up_and_follow_the_class_sizes():
+    assert stratified_counts([20, 30, 6], 8) == [3, 4, 1]  # exact 2.86, 4.29, 0.86: remainders to 0 and 2
+    assert sum(stratified_counts([1, 844, 3000, 15], 64)) == 64
+    assert stratified_counts([10, 10], 5) == [3, 2]  # ties go to the lower class index
+
+
+def test_budget_split_is_stratified_disjoint_and_deterministic():
+    split = sample_budget(LABELS, NAMES, 8, seed=13)
+    assert counts(split.train) == [3, 4, 1] and counts(split.dev) == [3, 4, 1]
+    assert not set(split.train) & set(split.dev)
+    assert split.train == sample_budget(LABELS, NAMES, 8, seed=13).train
+    with pytest.raises(InputError, match="data.budget=100 is larger than the 56 training examples"):
+        sample_budget(LABELS, NAMES, 100, 13)

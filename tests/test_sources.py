@@ -6,11 +6,23 @@ from types import SimpleNamespace
 import pytest
 
 from conftest import FIXTURES
+from lit_infoprompt.config import DataConfig, load_config
 from lit_infoprompt.errors import InputError
-from lit_infoprompt.sources import read_jsonl, resolve_files, write_official
+from lit_infoprompt.sources import read_examples, resolve_files, write_official
 
 LABELS = ["entailment", "contradiction", "neutral"]
 FIELDS = ["premise", "hypothesis"]
+CB = load_config([]).task
+
+
+def read_jsonl(path, fields, labels):
+    task = load_config([]).task
+    task.labels = labels
+    return read_examples(path, task, fields)
+
+
+def local(data_dir, **data):
+    return DataConfig(dir=str(data_dir), cache_dir="/nonexistent", **data)
 
 
 def write(tmp_path, *rows):
@@ -20,7 +32,8 @@ def write(tmp_path, *rows):
 
 
 def test_reads_fixture_in_official_layout():
-    train, test = resolve_files("cb", str(FIXTURES), "/nonexistent")
+    files = resolve_files(CB, local(FIXTURES))
+    train, test = files.train, files.test
     examples = read_jsonl(train, FIELDS, LABELS)
     assert len(examples) == 30 and {e.label for e in examples} == {0, 1, 2}
     assert examples[0].id == 0 and set(examples[0].fields) == set(FIELDS)
@@ -47,13 +60,13 @@ def test_boolean_labels_do_not_match_integers(tmp_path):
 
 def test_missing_data_dir_says_which_path(tmp_path):
     with pytest.raises(InputError, match=r"data file not found: .*superglue/CB/train\.jsonl"):
-        resolve_files("cb", str(tmp_path), "/nonexistent")
+        resolve_files(CB, local(tmp_path))
 
 
 def test_hub_rows_are_written_in_the_official_format(tmp_path):
     rows = [{"premise": "p", "hypothesis": "h", "idx": 0, "label": 2}]
     path = tmp_path / "val.jsonl"
-    write_official(rows, LABELS, path)
+    write_official(rows, ["e", "c", "n"], LABELS, path)
     assert json.loads(path.read_text()) == {"premise": "p", "hypothesis": "h", "idx": 0, "label": "neutral"}
     assert read_jsonl(path, FIELDS, LABELS)[0].label == 2
 
@@ -73,11 +86,12 @@ def test_download_writes_the_official_layout_then_reads_it(tmp_path, monkeypatch
         "train": FakeSplit([{"premise": "p", "hypothesis": "h", "idx": 0, "label": 1}]),
         "validation": FakeSplit([{"premise": "q", "hypothesis": "i", "idx": 0, "label": 0}])}
     monkeypatch.setitem(sys.modules, "datasets", fake)
-    train, test = resolve_files("cb", None, str(tmp_path))
+    files = resolve_files(CB, DataConfig(dir=None, cache_dir=str(tmp_path)))
+    train, test = files.train, files.test
     assert calls == [("aps/super_glue", "cb")]
     assert train == tmp_path / "superglue/CB/train.jsonl" and test == tmp_path / "superglue/CB/val.jsonl"
     assert read_jsonl(train, FIELDS, LABELS)[0].label == 1 and read_jsonl(test, FIELDS, LABELS)[0].label == 0
-    resolve_files("cb", None, str(tmp_path))
+    resolve_files(CB, DataConfig(dir=None, cache_dir=str(tmp_path)))
     assert len(calls) == 1  # cached: a second call reads the files
 
 
@@ -92,4 +106,4 @@ def test_download_failure_is_one_clear_error(tmp_path, monkeypatch):
     fake.load_dataset = offline
     monkeypatch.setitem(sys.modules, "datasets", fake)
     with pytest.raises(InputError, match=r"could not download aps/super_glue/cb: ConnectionError: no network; give data.dir"):
-        resolve_files("cb", None, str(tmp_path))
+        resolve_files(CB, DataConfig(dir=None, cache_dir=str(tmp_path)))
