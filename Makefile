@@ -1,6 +1,9 @@
 # lit_infoprompt — the commands a researcher runs. Variables can also come from the environment.
 #   make train TASK=cb SHOTS=16 [SEED=13] [METHOD=prompt_tuning] [MODEL=roberta-large|<dir>] [DATA_DIR=<dir>]
 #              [MAX_STEPS=1000] [ARGS="key=value ..."]
+#   make train RESUME=<run dir>                      continue an unfinished run from its last checkpoint
+#   make train ... GPUS=4                             Lightning DDP on 4 GPUs (data.batch_size is per GPU)
+#   make compare TASK=cb SHOTS=16 [METHODS="prompt_tuning infoprompt"] [SEEDS="13 21 42 87 100"]
 #   make test
 #   make bench [BENCH_MODEL=<dir>] [BENCH_DATA=<dir>]   training-step time of every method, one process
 # The first call creates .venv and installs the project; TORCH picks the torch build pip installs
@@ -18,16 +21,25 @@ METHOD ?= prompt_tuning
 MODEL ?=
 DATA_DIR ?=
 MAX_STEPS ?=
+GPUS ?=
+RESUME ?=
+METHODS ?= prompt_tuning infoprompt
+SEEDS ?= 13 21 42 87 100
 ARGS ?=
 
 TRAIN_ARGS = task=$(TASK) method=$(METHOD) data.shots=$(SHOTS) seed=$(SEED) \
 	$(if $(MODEL),model.name=$(MODEL)) $(if $(DATA_DIR),data.dir=$(DATA_DIR)) \
-	$(if $(MAX_STEPS),trainer.max_steps=$(MAX_STEPS)) $(ARGS)
+	$(if $(MAX_STEPS),trainer.max_steps=$(MAX_STEPS)) \
+	$(if $(GPUS),trainer.accelerator=gpu trainer.devices=$(GPUS) $(if $(filter-out 1,$(GPUS)),trainer.strategy=ddp)) \
+	$(ARGS)
+comma := ,
+empty :=
+space := $(empty) $(empty)
 
 BENCH_MODEL ?= $(HOME)/.cache/lit_infoprompt/models/all-MiniLM-L6-v2
 BENCH_DATA ?= ../shared/data
 
-.PHONY: env train test bench clean-env
+.PHONY: env train compare test bench clean-env
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,7 +51,11 @@ $(VENV)/.installed: pyproject.toml
 env: $(VENV)/.installed
 
 train: env
-	$(PY) -m lit_infoprompt train $(TRAIN_ARGS)
+	$(PY) -m lit_infoprompt train $(if $(RESUME),resume=$(RESUME),$(TRAIN_ARGS))
+
+compare: env
+	$(PY) -m lit_infoprompt compare $(TRAIN_ARGS) "methods=[$(subst $(space),$(comma),$(strip $(METHODS)))]" \
+		"seeds=[$(subst $(space),$(comma),$(strip $(SEEDS)))]"
 
 test: env
 	$(PY) -m pytest -q

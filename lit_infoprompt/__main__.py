@@ -8,11 +8,18 @@ from __future__ import annotations
 import json
 import sys
 
-from lit_infoprompt.errors import InputError
+from lit_infoprompt.errors import InputError, NonFiniteLoss
 
-USAGE = """usage: python -m lit_infoprompt train [task=cb] [method=prompt_tuning] [key=value ...]
+USAGE = """usage: python -m lit_infoprompt COMMAND [key=value ...]
 
-  Trains a soft prompt on a frozen masked LM and tests the best-on-dev checkpoint.
+  train   [task=cb] [method=prompt_tuning] [key=value ...]
+          Trains a soft prompt on a frozen masked LM and tests the best-on-dev checkpoint.
+          resume=<run dir> continues an unfinished run from its last checkpoint.
+  compare [methods=[prompt_tuning,infoprompt]] [seeds=[13,21,42,87,100]] [target=<dev score>] [key=value ...]
+          Runs (or reuses) every method x seed and writes curves.png, summary.md/json under runs/compare/.
+  export-peft <run dir> <out dir>
+          Writes a static prefix prompt as a PEFT prompt-tuning adapter plus the class head.
+
   Keys: see conf/config.yaml and lit_infoprompt/config.py (e.g. data.shots=16 seed=13
   model.name=roberta-large data.dir=../shared/data trainer.max_steps=1000)."""
 
@@ -29,7 +36,26 @@ def train(args) -> int:
     return 0
 
 
-COMMANDS = {"train": train}
+def compare(args) -> int:
+    from lit_infoprompt.compare import compare as run_compare
+
+    out = run_compare(args)
+    print((out / "summary.md").read_text())
+    print(f"-> {out}/curves.png, summary.md, summary.json, runs.txt")
+    return 0
+
+
+def export_peft(args) -> int:
+    from lit_infoprompt.export import export_peft as run_export
+
+    if len(args) != 2:
+        raise InputError("usage: python -m lit_infoprompt export-peft <run dir> <out dir>")
+    out = run_export(args[0], args[1])
+    print(f"wrote a PEFT prompt-tuning adapter and the class head to {out}")
+    return 0
+
+
+COMMANDS = {"train": train, "compare": compare, "export-peft": export_peft}
 
 
 def main(argv=None) -> int:
@@ -42,6 +68,9 @@ def main(argv=None) -> int:
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except NonFiniteLoss as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

@@ -92,10 +92,21 @@ class TrainerConfig:
     max_steps: int = 1000  # optimiser steps
     val_every: int = 50  # optimiser steps between dev evaluations
     accelerator: str = "auto"  # Lightning accelerator: auto | cpu | gpu
-    devices: Any = 1  # Lightning devices: a count or a list of ids
-    precision: str = "32-true"  # Lightning precision string
+    devices: Any = 1  # Lightning devices per node: a count or a list of ids (data.batch_size is per device)
+    num_nodes: int = 1  # machines
+    strategy: str = "auto"  # Lightning strategy: auto | ddp | ddp_spawn | ...
+    precision: str = "32-true"  # Lightning precision: 32-true | bf16-mixed (trainable params and optimiser stay fp32)
+    target_dev: Optional[float] = None  # dev score whose first crossing is reported as steps_to_target
     progress_bar: bool = True  # show the tqdm progress bar
     deterministic: bool = False  # torch deterministic algorithms
+
+
+@dataclass
+class WandbConfig:
+    project: str = "lit_infoprompt"  # W&B project
+    entity: Optional[str] = None  # W&B team or user; null: the default of the API key
+    mode: str = "online"  # online | offline | disabled; online falls back to offline without a key or network
+    dir: Optional[str] = None  # where W&B writes its run files; null: the run directory
 
 
 @dataclass
@@ -107,8 +118,11 @@ class Config:
     prompt: PromptConfig = field(default_factory=PromptConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    logger: str = "csv"  # csv (always written) | wandb (CSV and Weights & Biases)
+    wandb: WandbConfig = field(default_factory=WandbConfig)
     seed: int = 13  # data seed (few-shot split) and training seed
     out_dir: str = "runs"  # root of the run directories
+    resume: Optional[str] = None  # a run directory to continue from its last checkpoint (its saved config is used)
 
 
 METRICS = ("acc", "f1_macro", "semeval_f1")
@@ -119,6 +133,8 @@ CHOICES = {
     "prompt.kind": ("static", "instance"),
     "task.format": ("superglue", "semeval", "relation"),
     "data.protocol": ("per_class", "budget", "fixed"),
+    "logger": ("csv", "wandb"),
+    "wandb.mode": ("online", "offline", "disabled"),
 }
 
 
@@ -183,8 +199,8 @@ def load_config(overrides: List[str] = (), conf_dir: Path = CONF_DIR) -> Config:
 def validate(config: Config) -> None:
     """Contradictory or out-of-range settings fail here, before anything is loaded."""
     for key, allowed in CHOICES.items():
-        section, name = key.split(".")
-        value = str(getattr(getattr(config, section), name)).lower()
+        section, _, name = key.rpartition(".")
+        value = str(getattr(getattr(config, section) if section else config, name)).lower()
         if value not in allowed:
             raise InputError(f"{key}={value} is not one of {', '.join(allowed)}")
     unknown = set(config.task.metrics) - set(METRICS)

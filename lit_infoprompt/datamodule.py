@@ -15,6 +15,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
+from lit_infoprompt.batching import StepBatchSampler, eval_shard
 from lit_infoprompt.config import Config
 from lit_infoprompt.errors import InputError
 from lit_infoprompt.sampling import sample_budget, sample_per_class, split_record
@@ -111,13 +112,24 @@ class FewShotDataModule(L.LightningDataModule):
         """Rows in index order: train only, or train + dev + test."""
         return self.train_rows + (self.dev_rows + self.test_rows if all_splits else [])
 
+    def _placement(self) -> tuple:
+        """(rank, world size, global step) from the attached Trainer; (0, 1, 0) without one."""
+        trainer = getattr(self, "trainer", None)
+        if trainer is None:
+            return 0, 1, 0
+        return trainer.global_rank, trainer.world_size, trainer.global_step
+
     def train_dataloader(self) -> DataLoader:
-        generator = torch.Generator().manual_seed(self.config.seed)
-        return DataLoader(self.train_rows, batch_size=self.config.data.batch_size, shuffle=True,
-                          generator=generator, collate_fn=self.collate, num_workers=self.config.data.num_workers)
+        rank, world, step = self._placement()  # step > 0 when resuming: continue the same stream
+        sampler = StepBatchSampler(len(self.train_rows), self.config.data.batch_size, self.config.trainer.max_steps,
+                                   self.config.seed, start_step=step, rank=rank, world_size=world)
+        return DataLoader(self.train_rows, batch_sampler=sampler, collate_fn=self.collate,
+                          num_workers=self.config.data.num_workers)
 
     def _eval_loader(self, rows) -> DataLoader:
-        rows = sorted(rows, key=lambda r: len(r["input_ids"]))
+        rank, world, _ = self._placement()
+        rows = sorted(rows, key=lambda r: len(r["input_ids"]))  # length-bucketed: less padding
+        rows = [rows[i] for i in eval_shard(len(rows), rank, world)]
         return DataLoader(rows, batch_size=self.config.data.eval_batch_size, shuffle=False,
                           collate_fn=self.collate, num_workers=self.config.data.num_workers)
 

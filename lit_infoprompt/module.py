@@ -20,6 +20,7 @@ from lit_infoprompt.backbone import Backbone
 from lit_infoprompt.bottleneck import PromptContext, VariationalBottleneck
 from lit_infoprompt.cache import cache_key, prompt_free_states
 from lit_infoprompt.config import MethodConfig, OptimConfig
+from lit_infoprompt.errors import NonFiniteLoss
 from lit_infoprompt.estimators import gaussian_kl
 from lit_infoprompt.head import ClassHead
 from lit_infoprompt.losses import head_loss, mi_weight, representation_loss
@@ -55,6 +56,7 @@ class PromptClassifier(L.LightningModule):
         self.register_buffer("free_mask", torch.empty(0), persistent=False)  # (N, d) r_0 per row index
         self.register_buffer("free_cls", torch.empty(0), persistent=False)  # (N, d) h_0,cls per row index
         self.cache_key: Optional[str] = None
+        self.last_terms: Dict[str, torch.Tensor] = {}  # detached loss terms of the latest step (DevCurve reads them)
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
 
@@ -154,6 +156,11 @@ class PromptClassifier(L.LightningModule):
     def training_step(self, batch, batch_idx):
         terms = self.losses(batch)
         loss = self.total_loss(terms)
+        if not torch.isfinite(loss):  # one host sync per step: cheap next to the encoder, and a NaN must stop
+            bad = [k for k, v in terms.items() if not torch.isfinite(v)] or ["total"]
+            raise NonFiniteLoss(f"non-finite loss: train/{bad[0]} at step {self.global_step}; the last good "
+                                f"checkpoint is checkpoints/last.ckpt")
+        self.last_terms = {k: v.detach() for k, v in terms.items()}
         size = batch["labels"].shape[0]
         self.log_dict({f"train/{k}": v for k, v in terms.items()}, batch_size=size)
         self.log("train/loss", loss, prog_bar=True, batch_size=size)

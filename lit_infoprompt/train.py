@@ -7,26 +7,34 @@ directory exists, so a bad setting leaves nothing half-written behind.
 from __future__ import annotations
 
 import logging
+import os
 import time
 import warnings
 from pathlib import Path
 
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
+from omegaconf import OmegaConf
 
 from lit_infoprompt.backbone import Backbone, load_backbone
 from lit_infoprompt.callbacks import DevCurve
-from lit_infoprompt.config import Config
+from lit_infoprompt.checkpointing import AtomicCheckpointIO
+from lit_infoprompt.config import Config, validate
+from lit_infoprompt.convergence import curve_summary
 from lit_infoprompt.datamodule import FewShotDataModule
+from lit_infoprompt.errors import InputError
 from lit_infoprompt.head import ClassHead, verbalizer_init
 from lit_infoprompt.metrics import build_metrics
 from lit_infoprompt.module import PromptClassifier
 from lit_infoprompt.prompt import build_prompt, initial_prompt
 from lit_infoprompt.rundir import new_run_dir, write_json, write_start
 from lit_infoprompt.templates import label_word_ids
+from lit_infoprompt.tracking import finish_wandb, wandb_logger
 
 log = logging.getLogger(__name__)
+RUN_DIR_ENV = "LIT_INFOPROMPT_RUN_DIR"
 
 # Expected here, and misleading to a user: the frozen backbone stays in eval mode on purpose
 # (model.dropout), and the run directory holds config.yaml/split.json before the CSV logger starts.
@@ -55,50 +63,121 @@ def build(config: Config, backbone: Backbone = None, tokenizer=None):
     return build_module(config, backbone, tokenizer, label_ids), datamodule, split
 
 
-def make_trainer(config: Config, run_dir: Path, callbacks) -> L.Trainer:
+def make_trainer(config: Config, run_dir: Path, callbacks, loggers) -> L.Trainer:
     t = config.trainer
     return L.Trainer(
         max_steps=t.max_steps, val_check_interval=t.val_every, check_val_every_n_epoch=None,
-        accelerator=t.accelerator, devices=t.devices, precision=t.precision, deterministic=t.deterministic,
-        logger=CSVLogger(save_dir=str(run_dir), name="", version=""), callbacks=callbacks,
+        accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes, strategy=t.strategy,
+        precision=t.precision, deterministic=t.deterministic, logger=loggers, callbacks=callbacks,
         enable_progress_bar=t.progress_bar, log_every_n_steps=min(10, t.val_every), num_sanity_val_steps=0,
         default_root_dir=str(run_dir), enable_model_summary=t.progress_bar,
+        use_distributed_sampler=False,  # the datamodule shards itself: step-indexed batches, unpadded eval
+        plugins=[AtomicCheckpointIO()],
     )
+
+
+def saved_config(run_dir: Path) -> Config:
+    path = run_dir / "config.yaml"
+    if not path.is_file():
+        raise InputError(f"cannot resume {run_dir}: no config.yaml (not a run directory)")
+    config = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(path)))
+    validate(config)
+    config.resume = str(run_dir)
+    return config
+
+
+def check_resumable(run_dir: Path, split: dict) -> Path:
+    """The last checkpoint of an unfinished run whose data is unchanged."""
+    if (run_dir / "summary.json").is_file():
+        raise InputError(f"cannot resume {run_dir}: it has finished (summary.json exists)")
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if not last.is_file():
+        raise InputError(f"cannot resume {run_dir}: no checkpoints/last.ckpt yet (it stopped before its first "
+                         f"dev evaluation); start it again instead")
+    saved = OmegaConf.load(run_dir / "split.json")
+    if saved.checksum != split["checksum"]:
+        raise InputError(f"cannot resume {run_dir}: the data changed (split checksum {split['checksum'][:12]} "
+                         f"!= saved {saved.checksum[:12]})")
+    return last
+
+
+def claim_run_dir(config: Config, split: dict) -> Path:
+    """A new run directory; DDP worker processes (LOCAL_RANK > 0), which Lightning's launcher starts by
+    running this command again, join the directory of the process that launched them."""
+    inherited = os.environ.get(RUN_DIR_ENV)
+    if inherited and os.environ.get("LOCAL_RANK", "0") != "0":
+        return Path(inherited)
+    run_dir = new_run_dir(config, split)
+    write_start(run_dir, config, split)
+    os.environ[RUN_DIR_ENV] = str(run_dir)
+    return run_dir
+
+
+def keep_metrics_csv(run_dir: Path, last: Path) -> None:
+    """The CSV logger deletes an existing metrics.csv: move it aside as metrics.until_step<N>.csv."""
+    metrics_csv = run_dir / "metrics.csv"
+    if metrics_csv.is_file():
+        step = torch.load(last, map_location="cpu", weights_only=False)["global_step"]
+        metrics_csv.rename(run_dir / f"metrics.until_step{step}.csv")
 
 
 def run(config: Config, backbone: Backbone = None, tokenizer=None) -> dict:
     """Train, select on dev, test the best checkpoint; returns (and writes) the summary."""
     started = time.perf_counter()
+    resume_dir = Path(config.resume) if config.resume else None
+    if resume_dir is not None:
+        config = saved_config(resume_dir)
     module, datamodule, split = build(config, backbone, tokenizer)
-    run_dir = new_run_dir(config, split)
-    write_start(run_dir, config, split)
+    if resume_dir is not None:
+        run_dir, last = resume_dir, check_resumable(resume_dir, split)
+        keep_metrics_csv(run_dir, last)
+    else:
+        run_dir, last = claim_run_dir(config, split), None
     metric = f"val/{config.task.metric}"
     checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=metric, mode="max",
-                                 save_top_k=1, save_last=False, enable_version_counter=False)
-    curve = DevCurve(run_dir / "curve.csv", metric, config.data.batch_size)
-    trainer = make_trainer(config, run_dir, [checkpoint, curve])
-    trainer.validate(module, datamodule=datamodule, verbose=False)  # step 0: the zero-shot verbalizer
-    trainer.fit(module, datamodule=datamodule)
-    if curve.rows[-1]["step"] != trainer.global_step:  # max_steps not a multiple of val_every
-        trainer.validate(module, datamodule=datamodule, verbose=False)
-        checkpoint.on_validation_end(trainer, module)
+                                 save_top_k=1, enable_version_counter=False)
+    # ModelCheckpoint's save_last only fires when the best changed: a second, unmonitored one keeps the
+    # latest evaluation's state for RESUME.
+    latest = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", save_top_k=1,
+                             enable_version_counter=False)
+    curve = DevCurve(run_dir / "curve.csv", config.data.batch_size)
+    loggers = [CSVLogger(save_dir=str(run_dir), name="", version="")]
+    if config.logger == "wandb":
+        loggers += [logger for logger in [wandb_logger(config, run_dir, split)] if logger is not None]
+    trainer = make_trainer(config, run_dir, [curve, checkpoint, latest], loggers)  # curve first: its row is saved
+    if last is None:
+        trainer.validate(module, datamodule=datamodule, verbose=False)  # step 0: the zero-shot verbalizer
+    trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if last else None)
+    if curve.rows[-1]["step"] != trainer.global_step:  # max_steps is not a multiple of val_every
+        final_evaluation(trainer, module, datamodule, checkpoint, curve, metric)
     test = trainer.test(module, datamodule=datamodule, ckpt_path=checkpoint.best_model_path, verbose=False)[0]
     summary = summarize(config, module, split, curve, test, trainer.global_step, time.perf_counter() - started)
     summary["run_dir"] = str(run_dir)
-    write_json(run_dir / "summary.json", summary)
+    if trainer.is_global_zero:
+        write_json(run_dir / "summary.json", summary)
+    finish_wandb(loggers, summary)
     return summary
+
+
+def final_evaluation(trainer, module, datamodule, checkpoint, curve, metric) -> None:
+    """Evaluate the last step too; ModelCheckpoint only saves inside fit, so save a new best here."""
+    trainer.validate(module, datamodule=datamodule, verbose=False)
+    score = curve.rows[-1][metric]
+    if checkpoint.best_model_score is None or score > float(checkpoint.best_model_score):
+        path = str(Path(checkpoint.dirpath) / "best.ckpt")
+        checkpoint.best_model_path, checkpoint.best_model_score = path, score
+        trainer.save_checkpoint(path)
 
 
 def summarize(config: Config, module: PromptClassifier, split: dict, curve: DevCurve, test: dict, steps: int,
               seconds: float) -> dict:
-    best, metric = curve.best, f"val/{config.task.metric}"
     return {
         "task": config.task.name, "method": config.method.name, "protocol": split["protocol"],
         "shots": config.data.shots if split["protocol"] == "per_class" else None, "split_size": split["size"],
         "seed": config.seed, "backbone": config.model.name, "dev_metric": config.task.metric,
-        "dev_step0": curve.rows[0][metric], "best_dev": best[metric], "best_step": best["step"],
+        **curve_summary(curve.rows, f"val/{config.task.metric}", config.trainer.target_dev),
         **{f"test_{name}": test[f"test/{name}"] for name in config.task.metrics},
-        "steps": steps, "seconds": round(seconds, 2), "split_checksum": split["checksum"],
-        "params": module.parameter_counts(),
+        "steps": steps, "seconds": round(seconds, 2), "train_seconds": round(curve.seconds(), 2),
+        "split_checksum": split["checksum"], "params": module.parameter_counts(),
         "sizes": {"train": len(split["train_ids"]), "dev": len(split["dev_ids"])},
     }

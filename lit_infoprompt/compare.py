@@ -1,0 +1,224 @@
+"""``compare``: run (or reuse) every (method, seed), then put their convergence side by side.
+
+A finished run is reused when its saved config equals the requested one (all but output settings); an
+unfinished one with a checkpoint is resumed, so an interrupted sweep continues where it stopped. The
+aggregate refuses runs that differ in anything but the method and the seed. Output in
+``<out_dir>/compare/<task>-<split>/``: curves.png, summary.md, summary.json, runs.txt.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import statistics
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+from omegaconf import OmegaConf
+
+from lit_infoprompt.config import Config, load_config
+from lit_infoprompt.convergence import area_under_curve, best_row, steps_to_target
+from lit_infoprompt.errors import InputError
+from lit_infoprompt.plots import plot_curves
+
+log = logging.getLogger(__name__)
+IGNORED = {"resume", "out_dir", "logger", "wandb", "trainer.progress_bar"}  # output settings, not the experiment
+DEFAULT_SEEDS = [13, 21, 42, 87, 100]
+
+
+def experiment_key(config: dict, drop: Sequence[str] = ()) -> dict:
+    """The config as a nested dict without the output settings (and without ``drop``)."""
+    flat = {}
+    for section, value in config.items():
+        if isinstance(value, dict):
+            flat.update({f"{section}.{k}": v for k, v in value.items()})
+        else:
+            flat[section] = value
+    skip = IGNORED | set(drop)
+    return {k: v for k, v in flat.items() if k not in skip and k.split(".")[0] not in skip}
+
+
+def as_dict(config: Config) -> dict:
+    return OmegaConf.to_container(OmegaConf.structured(config))
+
+
+def find_run(config: Config) -> tuple[Optional[Path], bool]:
+    """(run directory with the same experiment, finished?) or (None, False)."""
+    want = experiment_key(as_dict(config))
+    parent = Path(config.out_dir) / config.task.name
+    for config_file in sorted(parent.glob(f"*/{config.method.name}/seed{config.seed}/version_*/config.yaml")):
+        if experiment_key(OmegaConf.to_container(OmegaConf.load(config_file))) == want:
+            run_dir = config_file.parent
+            finished = (run_dir / "summary.json").is_file()
+            if finished or (run_dir / "checkpoints/last.ckpt").is_file():
+                return run_dir, finished
+    return None, False
+
+
+def run_all(overrides: List[str], methods: List[str], seeds: List[int]) -> List[Path]:
+    """Every (method, seed): reuse, resume or train. One backbone serves all runs in this process."""
+    from lit_infoprompt.backbone import load_backbone
+    from lit_infoprompt.train import run
+
+    backbone = tokenizer = None
+    run_dirs = []
+    for method in methods:
+        for seed in seeds:
+            config = load_config([*overrides, f"method={method}", f"seed={seed}"])
+            run_dir, finished = find_run(config)
+            if finished:
+                log.warning("compare: reusing finished run %s", run_dir)
+                run_dirs.append(run_dir)
+                continue
+            if backbone is None:
+                backbone, tokenizer = load_backbone(config.model)
+            if run_dir is not None:
+                log.warning("compare: resuming %s", run_dir)
+                config.resume = str(run_dir)
+            run_dirs.append(Path(run(config, backbone, tokenizer)["run_dir"]))
+    return run_dirs
+
+
+def read_run(run_dir: Path) -> dict:
+    with (run_dir / "curve.csv").open() as handle:
+        curve = [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(handle)]
+    return {"dir": run_dir, "config": OmegaConf.to_container(OmegaConf.load(run_dir / "config.yaml")),
+            "summary": json.loads((run_dir / "summary.json").read_text()), "curve": curve}
+
+
+def check_comparable(runs: List[dict]) -> None:
+    """Runs may differ in method and seed only; each seed's runs must have used the same data."""
+    reference = experiment_key(runs[0]["config"], drop=("method", "seed"))
+    for r in runs[1:]:
+        key = experiment_key(r["config"], drop=("method", "seed"))
+        if key != reference:
+            diff = sorted(k for k in set(key) | set(reference) if key.get(k) != reference.get(k))
+            raise InputError(f"cannot compare {r['dir']} with {runs[0]['dir']}: they differ in {', '.join(diff)}")
+    by_seed: Dict[int, set] = {}
+    for r in runs:
+        by_seed.setdefault(r["summary"]["seed"], set()).add(r["summary"]["split_checksum"])
+    mixed = [seed for seed, sums in by_seed.items() if len(sums) > 1]
+    if mixed:
+        raise InputError(f"runs of seed(s) {mixed} used different data (split checksums differ)")
+
+
+def mean_std(values: List[float]) -> dict:
+    values = [v for v in values if v is not None]
+    if not values:
+        return {"mean": None, "std": None, "n": 0}
+    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "n": len(values)}
+
+
+def paired_test(baseline: Dict[int, float], other: Dict[int, float]) -> dict:
+    """Per-seed differences other - baseline; two-sided paired t-test (scipy.stats.ttest_rel) and, as a
+    check that needs no normality, the exact Wilcoxon signed-rank test."""
+    seeds = sorted(set(baseline) & set(other))
+    diffs = [other[s] - baseline[s] for s in seeds]
+    result = {"seeds": seeds, "differences": diffs, **{f"diff_{k}": v for k, v in mean_std(diffs).items()},
+              "t_test_p": None, "wilcoxon_p": None}
+    if len(seeds) >= 2 and any(d != 0 for d in diffs):
+        from scipy import stats
+        result["t_test_p"] = float(stats.ttest_rel([other[s] for s in seeds], [baseline[s] for s in seeds]).pvalue)
+        result["wilcoxon_p"] = float(stats.wilcoxon(diffs).pvalue)
+    return result
+
+
+def aggregate(runs: List[dict], methods: List[str], target: Optional[float]) -> dict:
+    """Per-method statistics and paired differences against the first method (the baseline)."""
+    metric = f"val/{runs[0]['summary']['dev_metric']}"
+    test_keys = [k for k in runs[0]["summary"] if k.startswith("test_")]
+    by_method = {m: [r for r in runs if r["summary"]["method"] == m] for m in methods}
+    if target is None:  # default: the baseline's mean best dev score
+        target = statistics.fmean(best_row(r["curve"], metric)[metric] for r in by_method[methods[0]])
+    table = {}
+    for method, method_runs in by_method.items():
+        steps = [steps_to_target(r["curve"], metric, target) for r in method_runs]
+        table[method] = {
+            **{key: mean_std([r["summary"][key] for r in method_runs]) for key in test_keys},
+            "best_dev": mean_std([best_row(r["curve"], metric)[metric] for r in method_runs]),
+            "dev_auc": mean_std([area_under_curve(r["curve"], metric) for r in method_runs]),
+            "steps_to_target": {**mean_std(steps), "reached": sum(s is not None for s in steps), "of": len(steps)},
+            "seeds": sorted(r["summary"]["seed"] for r in method_runs),
+        }
+    main = test_keys[0]
+    per_seed = {m: {r["summary"]["seed"]: r["summary"][main] for r in rs} for m, rs in by_method.items()}
+    paired = {m: paired_test(per_seed[methods[0]], per_seed[m]) for m in methods[1:]}
+    return {"metric": metric, "target_dev": target, "test_metric": main, "methods": table,
+            "paired_vs_" + methods[0]: paired}
+
+
+def fmt(stat: dict, digits: int = 4) -> str:
+    if stat["mean"] is None:
+        return "n/a"
+    return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
+
+
+def markdown(result: dict, header: str, methods: List[str]) -> str:
+    test_keys = [k for k in result["methods"][methods[0]] if k.startswith("test_")]
+    lines = [f"# {header}", "", f"Dev metric `{result['metric']}`; target dev score {result['target_dev']:.4f} "
+             f"(steps to target: first evaluated step at or above it). Mean ± std over seeds.", "",
+             "| method | seeds | " + " | ".join(test_keys) + " | best dev | dev AUC | steps to target (reached) |",
+             "|---" * (5 + len(test_keys)) + "|"]
+    for method in methods:
+        row = result["methods"][method]
+        steps = row["steps_to_target"]
+        reached = f"{steps['mean']:.0f} ({steps['reached']}/{steps['of']})" if steps["mean"] is not None else \
+            f"never (0/{steps['of']})"
+        lines.append(f"| {method} | {len(row['seeds'])} | " + " | ".join(fmt(row[k]) for k in test_keys)
+                     + f" | {fmt(row['best_dev'])} | {fmt(row['dev_auc'])} | {reached} |")
+    paired = result[f"paired_vs_{methods[0]}"]
+    if paired:
+        lines += ["", f"Paired differences in `{result['test_metric']}` against `{methods[0]}` (same seed, same "
+                  "data): two-sided paired t-test, and the exact Wilcoxon signed-rank test as a check.", "",
+                  "| method | per-seed differences | mean ± std | t-test p | Wilcoxon p |", "|---|---|---|---|---|"]
+        for method, test in paired.items():
+            diffs = ", ".join(f"{s}: {d:+.4f}" for s, d in zip(test["seeds"], test["differences"]))
+            p = {k: ("n/a" if test[k] is None else f"{test[k]:.3f}") for k in ("t_test_p", "wilcoxon_p")}
+            lines.append(f"| {method} | {diffs} | {test['diff_mean']:+.4f} ± {test['diff_std']:.4f} | "
+                         f"{p['t_test_p']} | {p['wilcoxon_p']} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_comparison(run_dirs: List[Path], methods: List[str], out: Path, target: Optional[float]) -> dict:
+    runs = [read_run(d) for d in run_dirs]
+    check_comparable(runs)
+    result = aggregate(runs, methods, target)
+    first = runs[0]["summary"]
+    seeds = sorted({r["summary"]["seed"] for r in runs})
+    split = f"{first['shots']}-shot" if first["shots"] else f"{first['protocol']} {first['split_size']}"
+    header = f"{first['task']} {split}, backbone {Path(first['backbone']).name}, seeds {seeds}"
+    out.mkdir(parents=True, exist_ok=True)
+    curves = {m: [r["curve"] for r in runs if r["summary"]["method"] == m] for m in methods}
+    plot_curves(curves, result["metric"], header, out / "curves.png")
+    (out / "summary.md").write_text(markdown(result, header, methods))
+    (out / "summary.json").write_text(json.dumps({"header": header, **result}, indent=2, default=str) + "\n")
+    (out / "runs.txt").write_text("".join(f"{d}\n" for d in run_dirs))
+    return result
+
+
+def compare(args: List[str]) -> Path:
+    """CLI entry: ``compare [methods=[a,b]] [seeds=[13,21]] [target=<dev score>] [key=value ...]``."""
+    methods, seeds, target, overrides = ["prompt_tuning", "infoprompt"], list(DEFAULT_SEEDS), None, []
+    for item in args:
+        key, _, value = item.partition("=")
+        if key in ("methods", "seeds"):
+            values = [v for v in value.strip("[]").replace(",", " ").split() if v]
+            if key == "methods":
+                methods = values
+            else:
+                seeds = [int(v) for v in values]
+        elif key == "target":
+            target = float(value)
+        else:
+            overrides.append(item)
+    if len(methods) < 1 or not seeds:
+        raise InputError("compare needs at least one method and one seed")
+    config = load_config([*overrides, f"method={methods[0]}"])  # fails early on a bad override
+    run_dirs = run_all(overrides, methods, seeds)
+    split = Path(run_dirs[0]).parents[2].name
+    out = Path(config.out_dir) / "compare" / f"{config.task.name}-{split}"
+    write_comparison(run_dirs, methods, out, target)
+    return out
+

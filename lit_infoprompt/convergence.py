@@ -1,0 +1,40 @@
+"""Convergence statistics of a dev curve: rows of {"step": t, <metric>: score, ...} in step order.
+
+Shared by the run summary and ``compare``, so both report the same numbers.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional
+
+
+def best_row(rows: List[Dict[str, float]], metric: str) -> Dict[str, float]:
+    """The first row with the highest score (ModelCheckpoint with mode=max keeps the first of equals)."""
+    best = rows[0]
+    for row in rows[1:]:
+        if row[metric] > best[metric]:
+            best = row
+    return best
+
+
+def area_under_curve(rows: List[Dict[str, float]], metric: str) -> float:
+    """Trapezoidal area under score-vs-step, divided by the steps it spans: the mean score over training
+    (1.0 = perfect from the first evaluation). A single row gives its own score."""
+    if len(rows) == 1:
+        return rows[0][metric]
+    area = sum((b["step"] - a["step"]) * (a[metric] + b[metric]) / 2 for a, b in zip(rows, rows[1:]))
+    return area / (rows[-1]["step"] - rows[0]["step"])
+
+
+def steps_to_target(rows: List[Dict[str, float]], metric: str, target: Optional[float]) -> Optional[int]:
+    """The first evaluated step whose score is >= target; None if never (or no target)."""
+    if target is None:
+        return None
+    return next((int(row["step"]) for row in rows if row[metric] >= target), None)
+
+
+def curve_summary(rows: List[Dict[str, float]], metric: str, target: Optional[float]) -> dict:
+    best = best_row(rows, metric)
+    return {"dev_step0": rows[0][metric], "best_dev": best[metric], "best_step": int(best["step"]),
+            "final_dev": rows[-1][metric], "dev_auc": area_under_curve(rows, metric),
+            "target_dev": target, "steps_to_target": steps_to_target(rows, metric, target)}

@@ -1,0 +1,85 @@
+"""`compare`: runs every method x seed once, reuses finished runs, refuses to mix experiments, and its
+statistics match a hand computation."""
+
+import json
+
+import pytest
+
+from conftest import tiny_overrides
+from lit_infoprompt.compare import compare, paired_test, write_comparison
+from lit_infoprompt.config import load_config, to_yaml
+from lit_infoprompt.errors import InputError
+
+
+def test_compare_runs_reuses_and_writes_the_comparison(roberta_dir, tmp_path):
+    args = tiny_overrides(roberta_dir, tmp_path / "runs", "trainer.max_steps=4", "trainer.val_every=2")
+    out = compare([*args, "methods=[prompt_tuning,infoprompt_head]", "seeds=[13,21]"])
+    assert out == tmp_path / "runs/compare/cb-4shot"
+    assert {p.name for p in out.iterdir()} == {"curves.png", "summary.md", "summary.json", "runs.txt"}
+    runs = out.joinpath("runs.txt").read_text().split()
+    assert len(runs) == 4 and len(set(runs)) == 4
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["methods"]) == {"prompt_tuning", "infoprompt_head"}
+    assert summary["methods"]["infoprompt_head"]["seeds"] == [13, 21]
+    assert summary["paired_vs_prompt_tuning"]["infoprompt_head"]["seeds"] == [13, 21]
+    assert "| prompt_tuning | 2 |" in (out / "summary.md").read_text()
+    assert out.joinpath("curves.png").read_bytes()[:4] == b"\x89PNG"
+    # A second call finds every finished run and trains nothing new.
+    compare([*args, "methods=[prompt_tuning,infoprompt_head]", "seeds=[13,21]"])
+    assert len(list((tmp_path / "runs/cb").rglob("summary.json"))) == 4
+    # Another experiment (more steps) is not mixed with these: it gets runs of its own.
+    compare([*tiny_overrides(roberta_dir, tmp_path / "runs", "trainer.max_steps=6", "trainer.val_every=2"),
+             "methods=[prompt_tuning]", "seeds=[13]"])
+    assert len(list((tmp_path / "runs/cb").rglob("summary.json"))) == 5
+
+
+def fake_run(root, method, seed, test_acc, curve, **config_changes):
+    config = load_config([f"method={method}", f"seed={seed}"])
+    for key, value in config_changes.items():
+        section, name = key.split("__")
+        setattr(getattr(config, section), name, value)
+    run_dir = root / method / f"seed{seed}"
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.yaml").write_text(to_yaml(config))
+    (run_dir / "curve.csv").write_text("step,seconds,val/acc\n" + "".join(f"{s},{s / 10},{a}\n" for s, a in curve))
+    (run_dir / "summary.json").write_text(json.dumps({
+        "task": "cb", "method": method, "seed": seed, "shots": 16, "protocol": "per_class", "split_size": 16,
+        "backbone": "tiny", "dev_metric": "acc", "test_acc": test_acc, "split_checksum": f"data{seed}"}))
+    return run_dir
+
+
+def test_aggregate_by_hand(tmp_path):
+    dirs = [fake_run(tmp_path, "prompt_tuning", 13, 0.50, [(0, 0.2), (10, 0.6), (20, 0.6)]),
+            fake_run(tmp_path, "prompt_tuning", 21, 0.60, [(0, 0.2), (10, 0.4), (20, 0.8)]),
+            fake_run(tmp_path, "infoprompt", 13, 0.55, [(0, 0.2), (10, 0.7), (20, 0.7)]),
+            fake_run(tmp_path, "infoprompt", 21, 0.70, [(0, 0.2), (10, 0.5), (20, 0.8)])]
+    result = write_comparison(dirs, ["prompt_tuning", "infoprompt"], tmp_path / "out", None)
+    assert result["target_dev"] == pytest.approx(0.7)  # the baseline's mean best dev: (0.6 + 0.8) / 2
+    base, info = result["methods"]["prompt_tuning"], result["methods"]["infoprompt"]
+    assert base["test_acc"]["mean"] == pytest.approx(0.55) and base["test_acc"]["std"] == pytest.approx(0.0707107, 1e-5)
+    assert info["steps_to_target"] == {"mean": 15.0, "std": pytest.approx(7.0710678), "n": 2, "reached": 2, "of": 2}
+    assert base["steps_to_target"]["reached"] == 1  # seed 13's baseline never reaches 0.7
+    # AUC of baseline seed 13: (10*0.4 + 10*0.6) / 20 = 0.5; seed 21: (10*0.3 + 10*0.6) / 20 = 0.45
+    assert base["dev_auc"]["mean"] == pytest.approx(0.475)
+    paired = result["paired_vs_prompt_tuning"]["infoprompt"]
+    assert paired["differences"] == pytest.approx([0.05, 0.10])
+
+
+def test_paired_t_test_matches_scipy_and_handles_ties():
+    from scipy import stats
+    base, other = {1: 0.5, 2: 0.6, 3: 0.55}, {1: 0.6, 2: 0.62, 3: 0.65}
+    result = paired_test(base, other)
+    assert result["t_test_p"] == pytest.approx(stats.ttest_rel([0.6, 0.62, 0.65], [0.5, 0.6, 0.55]).pvalue)
+    assert paired_test(base, dict(base))["t_test_p"] is None  # no differences: no test
+
+
+def test_runs_that_differ_in_more_than_method_and_seed_are_refused(tmp_path):
+    dirs = [fake_run(tmp_path, "prompt_tuning", 13, 0.5, [(0, 0.2), (10, 0.6)]),
+            fake_run(tmp_path, "infoprompt", 13, 0.5, [(0, 0.2), (10, 0.6)], optim__prompt_lr=0.3)]
+    with pytest.raises(InputError, match="they differ in optim.prompt_lr"):
+        write_comparison(dirs, ["prompt_tuning", "infoprompt"], tmp_path / "out", None)
+    other_data = fake_run(tmp_path / "b", "infoprompt", 13, 0.5, [(0, 0.2), (10, 0.6)])
+    summary = json.loads((other_data / "summary.json").read_text())
+    (other_data / "summary.json").write_text(json.dumps({**summary, "split_checksum": "other"}))
+    with pytest.raises(InputError, match="used different data"):
+        write_comparison([dirs[0], other_data], ["prompt_tuning", "infoprompt"], tmp_path / "out", None)

@@ -1,0 +1,70 @@
+"""Convergence statistics by hand, and what a run writes about its curve."""
+
+import csv
+
+import pytest
+import torch
+
+from conftest import tiny_roberta
+from lit_infoprompt.backbone import from_pretrained_model
+from lit_infoprompt.batching import StepBatchSampler, eval_shard
+from lit_infoprompt.convergence import area_under_curve, best_row, curve_summary, steps_to_target
+from lit_infoprompt.errors import NonFiniteLoss
+from lit_infoprompt.module import PromptClassifier
+from lit_infoprompt.train import run
+
+ROWS = [{"step": 0, "m": 0.2}, {"step": 10, "m": 0.6}, {"step": 20, "m": 0.6}, {"step": 40, "m": 0.5}]
+
+
+def test_curve_statistics_by_hand():
+    assert best_row(ROWS, "m")["step"] == 10  # first of equal scores
+    # trapezoids: 10*0.4 + 10*0.6 + 20*0.55 = 21, over 40 steps
+    assert area_under_curve(ROWS, "m") == pytest.approx(21 / 40)
+    assert steps_to_target(ROWS, "m", 0.55) == 10 and steps_to_target(ROWS, "m", 0.9) is None
+    assert steps_to_target(ROWS, "m", None) is None
+    summary = curve_summary(ROWS, "m", 0.5)
+    assert (summary["final_dev"], summary["best_step"], summary["steps_to_target"]) == (0.5, 10, 10)
+
+
+def test_step_batches_are_the_same_for_any_start_and_any_number_of_processes():
+    single = list(StepBatchSampler(10, 4, max_steps=6, seed=3))
+    resumed = list(StepBatchSampler(10, 4, max_steps=6, seed=3, start_step=4))
+    assert resumed == single[4:]
+    halves = [list(StepBatchSampler(10, 2, max_steps=6, seed=3, rank=r, world_size=2)) for r in (0, 1)]
+    assert [a + b for a, b in zip(*halves)] == single
+    seen = [i for batch in single for i in batch]
+    assert sorted(seen[:10]) == list(range(10)) and sorted(seen[10:20]) == list(range(10))  # each pass is a permutation
+
+
+def test_eval_shards_cover_every_row_once():
+    shards = [eval_shard(7, r, 3) for r in range(3)]
+    assert sorted(i for s in shards for i in s) == list(range(7))
+
+
+def test_run_writes_curve_rows_with_train_losses_and_the_summary(tiny_config, tokenizer):
+    backbone = from_pretrained_model(tiny_roberta(tokenizer), mlm_head=True, dropout=False)
+    summary = run(tiny_config("method=infoprompt", "trainer.max_steps=7", "trainer.target_dev=0.0"), backbone, tokenizer)
+    rows = list(csv.DictReader(open(summary["run_dir"] + "/curve.csv")))
+    assert [int(r["step"]) for r in rows] == [0, 3, 6, 7]  # step 0, every 3 steps, and the last step
+    assert rows[0]["train/mi/head"] == "" and float(rows[1]["train/mi/head"]) > 0
+    assert int(rows[2]["examples"]) == 6 * 4
+    assert summary["final_dev"] == float(rows[-1]["val/acc"]) and summary["steps_to_target"] == 0
+    assert 0 <= summary["dev_auc"] <= 1 and summary["best_step"] in (0, 3, 6, 7)
+
+
+def test_non_finite_loss_stops_naming_the_term_and_keeps_the_last_checkpoint(tiny_config, tokenizer, monkeypatch):
+    backbone = from_pretrained_model(tiny_roberta(tokenizer), mlm_head=True, dropout=False)
+    losses = PromptClassifier.losses
+
+    def poisoned(self, batch):
+        terms = losses(self, batch)
+        if self.global_step >= 4:
+            terms["mi/head"] = terms["mi/head"] * float("nan")
+        return terms
+    monkeypatch.setattr(PromptClassifier, "losses", poisoned)
+    config = tiny_config("method=infoprompt_head", "trainer.val_every=2")
+    with pytest.raises(NonFiniteLoss, match="train/mi/head at step 4"):
+        run(config, backbone, tokenizer)
+    run_dir = next((config.out_dir and __import__("pathlib").Path(config.out_dir)).rglob("version_0"))
+    assert (run_dir / "checkpoints/last.ckpt").is_file() and not (run_dir / "summary.json").exists()
+    assert torch.load(run_dir / "checkpoints/last.ckpt", weights_only=False)["global_step"] == 4

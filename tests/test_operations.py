@@ -1,0 +1,106 @@
+"""Long-run safety, as a user meets it: a run killed by a real signal resumes to the same result, two
+CPU processes (DDP, gloo) give the metrics of one, W&B offline writes its run files."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import tiny_overrides
+
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "WANDB_SILENT": "true"}
+ENV.pop("WANDB_API_KEY", None)
+
+
+def train(*args, **kwargs):
+    return subprocess.run([sys.executable, "-m", "lit_infoprompt", "train", *args], capture_output=True, text=True,
+                          env={**ENV, **kwargs.pop("env", {})}, timeout=600)
+
+
+def summary_of(out_dir: Path) -> dict:
+    return json.loads(next(out_dir.rglob("summary.json")).read_text())
+
+
+def dev_curve(run_dir: Path):
+    return [(r["step"], r["val/acc"], r["val/f1_macro"]) for r in csv.DictReader((run_dir / "curve.csv").open())]
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_to_the_uninterrupted_result(roberta_dir, tmp_path):
+    args = tiny_overrides(roberta_dir, tmp_path / "killed", "trainer.max_steps=150", "trainer.val_every=10")
+    process = subprocess.Popen([sys.executable, "-m", "lit_infoprompt", "train", *args], env=ENV,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run_dir = tmp_path / "killed/cb/4shot/prompt_tuning/seed13/version_0"
+    deadline = time.time() + 300
+    while not (run_dir / "checkpoints/last.ckpt").is_file() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)  # a few steps past the first checkpoint
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (run_dir / "summary.json").exists(), "the run finished before it could be killed"
+    resumed = train(f"resume={run_dir}")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert list(run_dir.glob("metrics.until_step*.csv")), "the first session's metrics.csv was kept"
+    whole = train(*tiny_overrides(roberta_dir, tmp_path / "whole", "trainer.max_steps=150", "trainer.val_every=10"))
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    a, b = summary_of(tmp_path / "killed"), summary_of(tmp_path / "whole")
+    for key in ("test_acc", "test_f1_macro", "best_dev", "best_step", "final_dev", "dev_auc", "steps"):
+        assert a[key] == pytest.approx(b[key], abs=1e-6), key
+    assert dev_curve(run_dir) == dev_curve(Path(b["run_dir"]))
+    again = train(f"resume={run_dir}")
+    assert again.returncode == 2 and "it has finished" in again.stderr
+
+
+@pytest.mark.slow
+def test_two_cpu_processes_match_one(roberta_dir, tmp_path):
+    one = train(*tiny_overrides(roberta_dir, tmp_path / "one", "data.batch_size=4"))
+    two = train(*tiny_overrides(roberta_dir, tmp_path / "two", "data.batch_size=2", "trainer.devices=2",
+                                "trainer.strategy=ddp"))
+    assert one.returncode == 0, one.stderr[-3000:]
+    assert two.returncode == 0, two.stderr[-3000:]
+    a, b = summary_of(tmp_path / "one"), summary_of(tmp_path / "two")
+    runs = list((tmp_path / "two").rglob("version_*"))
+    assert len(runs) == 1, "both processes write into one run directory"
+    for key in ("test_acc", "test_f1_macro", "best_dev", "final_dev", "dev_step0"):
+        assert a[key] == pytest.approx(b[key], abs=1e-4), key
+    flat = [float(x) for row in dev_curve(Path(b["run_dir"])) for x in row[1:]]
+    assert flat == pytest.approx([float(x) for row in dev_curve(Path(a["run_dir"])) for x in row[1:]], abs=1e-4)
+    assert b["sizes"] == a["sizes"]
+    import torch
+    states = [torch.load(Path(s["run_dir"]) / "checkpoints/last.ckpt", weights_only=False) for s in (a, b)]
+    assert states[0]["global_step"] == states[1]["global_step"] == 6
+    for name, tensor in states[0]["state_dict"].items():  # the same global batches gave the same updates
+        torch.testing.assert_close(states[1]["state_dict"][name], tensor, rtol=1e-4, atol=1e-5)
+
+
+
+def test_wandb_offline_writes_its_run_files(roberta_dir, tmp_path):
+    result = train(*tiny_overrides(roberta_dir, tmp_path / "runs", "logger=wandb", "wandb.mode=online"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "logging offline" in result.stderr  # no API key here: online falls back to offline
+    run_dir = next((tmp_path / "runs").rglob("version_0"))
+    wandb_runs = list((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(wandb_runs) == 1 and wandb_runs[0].stat().st_size > 0
+    assert (run_dir / "summary.json").is_file() and (run_dir / "metrics.csv").is_file()
+
+
+def test_an_interrupted_checkpoint_write_leaves_the_old_file(tmp_path, monkeypatch):
+    from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+
+    from lit_infoprompt.checkpointing import AtomicCheckpointIO
+    target = tmp_path / "last.ckpt"
+    target.write_bytes(b"previous checkpoint")
+
+    def killed_mid_write(self, checkpoint, path, storage_options=None):
+        Path(path).write_bytes(b"half a checkp")
+        raise KeyboardInterrupt
+    monkeypatch.setattr(TorchCheckpointIO, "save_checkpoint", killed_mid_write)
+    with pytest.raises(KeyboardInterrupt):
+        AtomicCheckpointIO().save_checkpoint({}, target)
+    assert target.read_bytes() == b"previous checkpoint"
