@@ -4,8 +4,10 @@
 #   make train RESUME=<run dir>                      continue an unfinished run from its last checkpoint
 #   make train ... GPUS=4                             Lightning DDP on 4 GPUs (data.batch_size is per GPU)
 #   make compare TASK=cb SHOTS=16 [METHODS="prompt_tuning infoprompt"] [SEEDS="13 21 42 87 100"]
+#   make theory                                       GD on a synthetic InfoNCE head loss -> docs/theory.png
 #   make test
-#   make bench [BENCH_MODEL=<dir>] [BENCH_DATA=<dir>]   training-step time of every method, one process
+#   make bench [BENCH_MODEL=<dir>] [BENCH_DATA=<dir>]   ours vs PEFT on CPU (all-MiniLM-L6-v2, CB, batch 8)
+#   make bench-gpu                                    ours vs PEFT, roberta-large shape, bf16, 16x128 and 32x256
 # The first call creates .venv and installs the project; TORCH picks the torch build pip installs
 # (default: PyPI's `torch`; e.g. TORCH="torch==2.13.0" for a CPU wheel already on disk).
 
@@ -25,6 +27,7 @@ GPUS ?=
 RESUME ?=
 METHODS ?= prompt_tuning infoprompt
 SEEDS ?= 13 21 42 87 100
+TARGET ?=
 ARGS ?=
 
 TRAIN_ARGS = task=$(TASK) method=$(METHOD) data.shots=$(SHOTS) seed=$(SEED) \
@@ -39,7 +42,7 @@ space := $(empty) $(empty)
 BENCH_MODEL ?= $(HOME)/.cache/lit_infoprompt/models/all-MiniLM-L6-v2
 BENCH_DATA ?= ../shared/data
 
-.PHONY: env train compare test bench clean-env
+.PHONY: env train compare test bench bench-gpu theory clean-env
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,15 +58,23 @@ train: env
 
 compare: env
 	$(PY) -m lit_infoprompt compare $(TRAIN_ARGS) "methods=[$(subst $(space),$(comma),$(strip $(METHODS)))]" \
-		"seeds=[$(subst $(space),$(comma),$(strip $(SEEDS)))]"
+		"seeds=[$(subst $(space),$(comma),$(strip $(SEEDS)))]" $(if $(TARGET),target=$(TARGET))
 
 test: env
 	$(PY) -m pytest -q
 
 bench: env
-	$(PY) benchmarks/step_time.py --model $(BENCH_MODEL) --data-dir $(BENCH_DATA) \
-		--methods prompt_tuning infoprompt prompt_tuning_bottleneck infoprompt_head infoprompt_rep \
-		--json runs/bench-step_time.json
+	$(PY) benchmarks/bench.py --model $(BENCH_MODEL) --data-dir $(BENCH_DATA) --batch-size 8 \
+		--json runs/bench-cpu.json
+
+bench-gpu: env
+	$(PY) benchmarks/bench.py --shape roberta-large --device cuda --dtype bfloat16 --batch-size 16 \
+		--seq-len 128 --json runs/bench-gpu-16x128.json
+	$(PY) benchmarks/bench.py --shape roberta-large --device cuda --dtype bfloat16 --batch-size 32 \
+		--seq-len 256 --json runs/bench-gpu-32x256.json
+
+theory: env
+	$(PY) -m lit_infoprompt theory docs
 
 clean-env:
 	rm -rf $(VENV)

@@ -19,6 +19,8 @@ USAGE = """usage: python -m lit_infoprompt COMMAND [key=value ...]
           Runs (or reuses) every method x seed and writes curves.png, summary.md/json under runs/compare/.
   export-peft <run dir> <out dir>
           Writes a static prefix prompt as a PEFT prompt-tuning adapter plus the class head.
+  theory  [out dir]
+          Gradient descent on a synthetic InfoNCE head loss below and far above 1/L (docs/theory.png).
 
   Keys: see conf/config.yaml and lit_infoprompt/config.py (e.g. data.shots=16 seed=13
   model.name=roberta-large data.dir=../shared/data trainer.max_steps=1000)."""
@@ -55,7 +57,23 @@ def export_peft(args) -> int:
     return 0
 
 
-COMMANDS = {"train": train, "compare": compare, "export-peft": export_peft}
+def theory(args) -> int:
+    from pathlib import Path
+
+    from lit_infoprompt.theory import check
+
+    out = Path(args[0] if args else "docs")
+    out.mkdir(parents=True, exist_ok=True)
+    result = check(iterations=600, out=out / "theory.png")
+    (out / "theory.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    ok = result["small_monotone"] and not result["large_monotone"]
+    print(f"{'OK' if ok else 'FAILED'}: step 0.5/L monotone={result['small_monotone']}, step 25/L "
+          f"monotone={result['large_monotone']} -> {out}/theory.png")
+    return 0 if ok else 1
+
+
+COMMANDS = {"train": train, "compare": compare, "export-peft": export_peft, "theory": theory}
 
 
 def main(argv=None) -> int:

@@ -37,9 +37,10 @@ MLM_TRANSFORMS: Dict[str, Callable[[nn.Module], nn.Module]] = {
 class Backbone(nn.Module):
     """Frozen encoder with ``embed`` (word embeddings only) and ``encode`` (inputs_embeds -> states)."""
 
-    def __init__(self, model: nn.Module, transform: Optional[nn.Module], dropout: bool):
+    def __init__(self, model: nn.Module, transform: Optional[nn.Module], dropout: bool,
+                 dtype: torch.dtype = torch.float32):
         super().__init__()
-        self.model = model  # the whole HF model: *ForMaskedLM, or a bare encoder
+        self.model = model.to(dtype)  # the whole HF model: *ForMaskedLM, or a bare encoder
         self.transform = transform if transform is not None else nn.Identity()
         self.has_mlm_head = transform is not None
         self.dropout = dropout
@@ -90,15 +91,17 @@ def wants_mlm_head(config: ModelConfig, hf_config) -> bool:
     return config.mlm_head == "true"
 
 
-def from_pretrained_model(model: nn.Module, mlm_head: bool, dropout: bool) -> Backbone:
-    """Wrap a loaded ``*ForMaskedLM`` (mlm_head=True) or bare encoder model."""
+def from_pretrained_model(model: nn.Module, mlm_head: bool, dropout: bool,
+                          dtype: torch.dtype = torch.float32) -> Backbone:
+    """Wrap a loaded ``*ForMaskedLM`` (mlm_head=True) or bare encoder model; weights cast to ``dtype``
+    (bfloat16 halves the frozen weights' memory and skips autocast's per-step casts on GPU)."""
     if not mlm_head:
-        return Backbone(model, None, dropout)
+        return Backbone(model, None, dropout, dtype)
     model_type = model.config.model_type
     if model_type not in MLM_TRANSFORMS:
         raise InputError(f"no MLM transform known for model_type '{model_type}' "
                          f"(known: {', '.join(MLM_TRANSFORMS)}); set model.mlm_head=false")
-    return Backbone(model, MLM_TRANSFORMS[model_type](model), dropout)
+    return Backbone(model, MLM_TRANSFORMS[model_type](model), dropout, dtype)
 
 
 def load_backbone(config: ModelConfig):
@@ -117,4 +120,4 @@ def load_backbone(config: ModelConfig):
     model = loader.from_pretrained(config.name, config=hf_config)
     if not mlm and hasattr(model, "pooler"):
         model.pooler = None  # the pooler is never used; keep it out of the parameter counts
-    return from_pretrained_model(model, mlm, config.dropout), tokenizer
+    return from_pretrained_model(model, mlm, config.dropout, getattr(torch, config.dtype)), tokenizer

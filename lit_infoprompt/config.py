@@ -52,6 +52,7 @@ class ModelConfig:
     mlm_head: str = "auto"  # auto (from config.architectures) | true | false: use the frozen MLM transform g(h)
     dropout: bool = False  # backbone dropout while training; identical for every method (off = reference setting)
     max_length: int = 256  # tokens per example including special tokens and prompt slots
+    dtype: str = "float32"  # frozen backbone weights: float32 | bfloat16 (prompt, head, estimators stay float32)
 
 
 @dataclass
@@ -128,6 +129,7 @@ class Config:
 METRICS = ("acc", "f1_macro", "semeval_f1")
 CHOICES = {
     "model.mlm_head": ("auto", "true", "false"),
+    "model.dtype": ("float32", "bfloat16"),
     "prompt.init": ("random", "vocab", "text", "label_words"),
     "prompt.placement": ("prefix", "template"),
     "prompt.kind": ("static", "instance"),

@@ -115,7 +115,8 @@ class PromptClassifier(L.LightningModule):
         hidden = self.backbone.encode(embeds, mask)  # (B, n+T, d)
         rows = torch.arange(ids.shape[0], device=ids.device)
         h = hidden[rows, mask_pos + shift[rows, mask_pos]]  # (B, d)
-        return {"tokens": tokens, "prompt": prompt, "r": self.backbone.head_input(h)}
+        # The head and estimator networks run in float32 whatever the backbone's dtype (B x d: cheap).
+        return {"tokens": tokens, "prompt": prompt, "r": self.backbone.head_input(h).float()}
 
     def classify(self, r: torch.Tensor) -> Dict[str, torch.Tensor]:
         """Logits from the head input; through the bottleneck when the method has one."""
@@ -136,7 +137,7 @@ class PromptClassifier(L.LightningModule):
         if m.head_weight > 0:
             terms["mi/head"] = head_loss(enc["prompt"], self.head.vectors, enc["tokens"], batch["attention_mask"])
         if m.rep_weight > 0 or m.kl_weight > 0:
-            mu0, log_sigma0 = self.bottleneck.posterior(self.free_mask[batch["index"]])
+            mu0, log_sigma0 = self.bottleneck.posterior(self.free_mask[batch["index"]].float())
         if m.rep_weight > 0:
             negatives = self.bottleneck.sample(mu0, log_sigma0, self.num_negatives)  # (B, m, k)
             terms["mi/rep"] = representation_loss(self.bottleneck.out(out["z"]), self.bottleneck.out(negatives),

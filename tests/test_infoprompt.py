@@ -142,3 +142,15 @@ def test_every_method_trains_end_to_end(tiny_config, tokenizer, method):
     assert not {"train/mi/head", "train/mi/rep", "train/kl"} - set(expected) & set(header)
     assert summary["method"] == method and summary["steps"] == 6
     assert json.load(open(summary["run_dir"] + "/summary.json"))["test_acc"] == summary["test_acc"]
+
+
+def test_a_bfloat16_backbone_trains_with_float32_trainables(tiny_config, tokenizer):
+    backbone = from_pretrained_model(tiny_roberta(tokenizer), mlm_head=True, dropout=False, dtype=torch.bfloat16)
+    module, datamodule, _ = build(tiny_config("method=infoprompt", "model.dtype=bfloat16"), backbone, tokenizer)
+    module.ensure_cache(datamodule)
+    module.train()
+    assert next(module.backbone.parameters()).dtype == torch.bfloat16
+    assert all(p.dtype == torch.float32 for p in module.parameters() if p.requires_grad)
+    loss = module.total_loss(module.losses(next(iter(datamodule.train_dataloader()))))
+    loss.backward()
+    assert torch.isfinite(loss) and module.prompt.weight.grad.abs().sum() > 0
