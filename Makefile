@@ -4,6 +4,8 @@
 #   make train RESUME=<run dir>                      continue an unfinished run from its last checkpoint
 #   make train ... GPUS=4                             Lightning DDP on 4 GPUs (data.batch_size is per GPU)
 #   make compare TASK=cb SHOTS=16 [METHODS="prompt_tuning infoprompt"] [SEEDS="13 21 42 87 100"]
+#   make robustness TASK=cb [METHODS=...] [SEEDS=...]  every prompt.init x method x seed, spread per method
+#   make report                                       docs/RESULTS.md from runs/compare, runs/robustness
 #   make theory                                       GD on a synthetic InfoNCE head loss -> docs/theory.png
 #   make test
 #   make bench [BENCH_MODEL=<dir>] [BENCH_DATA=<dir>]   ours vs PEFT on CPU (all-MiniLM-L6-v2, CB, batch 8)
@@ -42,7 +44,7 @@ space := $(empty) $(empty)
 BENCH_MODEL ?= $(HOME)/.cache/lit_infoprompt/models/all-MiniLM-L6-v2
 BENCH_DATA ?= ../shared/data
 
-.PHONY: env train compare test bench bench-gpu theory clean-env
+.PHONY: env train compare robustness report test bench bench-gpu theory clean-env
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -72,6 +74,13 @@ bench-gpu: env
 		--seq-len 128 --json runs/bench-gpu-16x128.json
 	$(PY) benchmarks/bench.py --shape roberta-large --device cuda --dtype bfloat16 --batch-size 32 \
 		--seq-len 256 --json runs/bench-gpu-32x256.json
+
+robustness: env
+	$(PY) -m lit_infoprompt robustness $(TRAIN_ARGS) "methods=[$(subst $(space),$(comma),$(strip $(METHODS)))]" \
+		"seeds=[$(subst $(space),$(comma),$(strip $(SEEDS)))]"
+
+report: env
+	$(PY) -m lit_infoprompt report runs docs/RESULTS.md
 
 theory: env
 	$(PY) -m lit_infoprompt theory docs

@@ -17,6 +17,10 @@ USAGE = """usage: python -m lit_infoprompt COMMAND [key=value ...]
           resume=<run dir> continues an unfinished run from its last checkpoint.
   compare [methods=[prompt_tuning,infoprompt]] [seeds=[13,21,42,87,100]] [target=<dev score>] [key=value ...]
           Runs (or reuses) every method x seed and writes curves.png, summary.md/json under runs/compare/.
+  robustness [methods=[...]] [seeds=[...]] [key=value ...]
+          compare's runs under every prompt.init (random, vocab, text, label_words); spread per method.
+  report  [runs dir] [out file]
+          docs/RESULTS.md from runs/compare/*, runs/robustness/* and docs/theory.json.
   export-peft <run dir> <out dir>
           Writes a static prefix prompt as a PEFT prompt-tuning adapter plus the class head.
   theory  [out dir]
@@ -73,7 +77,23 @@ def theory(args) -> int:
     return 0 if ok else 1
 
 
-COMMANDS = {"train": train, "compare": compare, "export-peft": export_peft, "theory": theory}
+def robustness(args) -> int:
+    from lit_infoprompt.robustness import robustness as run_robustness
+
+    out = run_robustness(args)
+    print((out / "summary.md").read_text())
+    return 0
+
+
+def report(args) -> int:
+    from lit_infoprompt.report import report as write_report
+
+    print(f"wrote {write_report(*args)}")
+    return 0
+
+
+COMMANDS = {"train": train, "compare": compare, "robustness": robustness, "report": report,
+            "export-peft": export_peft, "theory": theory}
 
 
 def main(argv=None) -> int:

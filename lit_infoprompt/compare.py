@@ -87,11 +87,12 @@ def read_run(run_dir: Path) -> dict:
             "summary": json.loads((run_dir / "summary.json").read_text()), "curve": curve}
 
 
-def check_comparable(runs: List[dict]) -> None:
-    """Runs may differ in method and seed only; each seed's runs must have used the same data."""
-    reference = experiment_key(runs[0]["config"], drop=("method", "seed"))
+def check_comparable(runs: List[dict], may_differ: Sequence[str] = ()) -> None:
+    """Runs may differ in method and seed only (and ``may_differ``); each seed's runs used the same data."""
+    drop = ("method", "seed", *may_differ)
+    reference = experiment_key(runs[0]["config"], drop=drop)
     for r in runs[1:]:
-        key = experiment_key(r["config"], drop=("method", "seed"))
+        key = experiment_key(r["config"], drop=drop)
         if key != reference:
             diff = sorted(k for k in set(key) | set(reference) if key.get(k) != reference.get(k))
             raise InputError(f"cannot compare {r['dir']} with {runs[0]['dir']}: they differ in {', '.join(diff)}")
@@ -198,8 +199,8 @@ def write_comparison(run_dirs: List[Path], methods: List[str], out: Path, target
     return result
 
 
-def compare(args: List[str]) -> Path:
-    """CLI entry: ``compare [methods=[a,b]] [seeds=[13,21]] [target=<dev score>] [key=value ...]``."""
+def parse_sweep(args: List[str]) -> tuple:
+    """(methods, seeds, target, overrides) from ``methods=[a,b] seeds=[13,21] target=<score> key=value ...``."""
     methods, seeds, target, overrides = ["prompt_tuning", "infoprompt"], list(DEFAULT_SEEDS), None, []
     for item in args:
         key, _, value = item.partition("=")
@@ -215,6 +216,12 @@ def compare(args: List[str]) -> Path:
             overrides.append(item)
     if len(methods) < 1 or not seeds:
         raise InputError("compare needs at least one method and one seed")
+    return methods, seeds, target, overrides
+
+
+def compare(args: List[str]) -> Path:
+    """CLI entry: ``compare [methods=[a,b]] [seeds=[13,21]] [target=<dev score>] [key=value ...]``."""
+    methods, seeds, target, overrides = parse_sweep(args)
     config = load_config([*overrides, f"method={methods[0]}"])  # fails early on a bad override
     run_dirs = run_all(overrides, methods, seeds)
     split = Path(run_dirs[0]).parents[2].name

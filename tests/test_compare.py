@@ -83,3 +83,22 @@ def test_runs_that_differ_in_more_than_method_and_seed_are_refused(tmp_path):
     (other_data / "summary.json").write_text(json.dumps({**summary, "split_checksum": "other"}))
     with pytest.raises(InputError, match="used different data"):
         write_comparison([dirs[0], other_data], ["prompt_tuning", "infoprompt"], tmp_path / "out", None)
+
+
+def test_robustness_and_report_from_runs_on_disk(roberta_dir, tmp_path):
+    from lit_infoprompt.report import report
+    from lit_infoprompt.robustness import robustness
+
+    args = tiny_overrides(roberta_dir, tmp_path / "runs", "trainer.max_steps=2", "trainer.val_every=2")
+    out = robustness([*args, "methods=[prompt_tuning,infoprompt_head]", "seeds=[13]"])
+    table = json.loads((out / "summary.json").read_text())["methods"]
+    assert set(table["prompt_tuning"]["per_init"]) == {"random", "vocab", "text", "label_words"}
+    assert table["prompt_tuning"]["all"]["n"] == 4 and len((out / "runs.txt").read_text().split()) == 8
+    compare([*args, "methods=[prompt_tuning,infoprompt_head]", "seeds=[13,21]"])
+    (tmp_path / "docs").mkdir()
+    path = report(str(tmp_path / "runs"), str(tmp_path / "docs/RESULTS.md"))
+    text = path.read_text()
+    assert "## cb 4-shot" in text and "`infoprompt_head` vs `prompt_tuning`" in text
+    assert "## Robustness to prompt initialisation" in text and "## Runs in this report" in text
+    assert (tmp_path / "docs/results/cb-4shot.png").is_file()
+    assert all(line.strip("- `") in text for line in (out / "runs.txt").read_text().split())
