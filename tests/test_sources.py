@@ -33,8 +33,8 @@ def write(tmp_path, *rows):
 
 def test_reads_fixture_in_official_layout():
     files = resolve_files(CB, local(FIXTURES))
-    train, test = files.train, files.test
-    examples = read_jsonl(train, FIELDS, LABELS)
+    assert files.test == FIXTURES / "superglue/CB/val.jsonl" and files.dev is None
+    examples = read_jsonl(files.train, FIELDS, LABELS)
     assert len(examples) == 30 and {e.label for e in examples} == {0, 1, 2}
     assert examples[0].id == 0 and set(examples[0].fields) == set(FIELDS)
 
