@@ -33,21 +33,21 @@ def dev_curve(run_dir: Path):
 
 @pytest.mark.slow
 def test_a_killed_run_resumes_to_the_uninterrupted_result(roberta_dir, tmp_path):
-    args = tiny_overrides(roberta_dir, tmp_path / "killed", "trainer.max_steps=150", "trainer.val_every=10")
+    args = tiny_overrides(roberta_dir, tmp_path / "killed", "trainer.max_steps=600", "trainer.val_every=10")
     process = subprocess.Popen([sys.executable, "-m", "lit_infoprompt", "train", *args], env=ENV,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     run_dir = tmp_path / "killed/cb/4shot/prompt_tuning/seed13/version_0"
     deadline = time.time() + 300
     while not (run_dir / "checkpoints/last.ckpt").is_file() and process.poll() is None and time.time() < deadline:
         time.sleep(0.05)
-    time.sleep(1.0)  # a few steps past the first checkpoint
+    time.sleep(0.2)  # a few steps past the first checkpoint
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert not (run_dir / "summary.json").exists(), "the run finished before it could be killed"
     resumed = train(f"resume={run_dir}")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert list(run_dir.glob("metrics.until_step*.csv")), "the first session's metrics.csv was kept"
-    whole = train(*tiny_overrides(roberta_dir, tmp_path / "whole", "trainer.max_steps=150", "trainer.val_every=10"))
+    whole = train(*tiny_overrides(roberta_dir, tmp_path / "whole", "trainer.max_steps=600", "trainer.val_every=10"))
     assert whole.returncode == 0, whole.stderr[-3000:]
     a, b = summary_of(tmp_path / "killed"), summary_of(tmp_path / "whole")
     for key in ("test_acc", "test_f1_macro", "best_dev", "best_step", "final_dev", "dev_auc", "steps"):
