@@ -25,8 +25,12 @@ class DevCurve(L.Callback):
         self.started: Optional[float] = None
         self.sums: Dict[str, torch.Tensor] = {}
         self.count = 0
+        self.restored: Optional[dict] = None
 
     def on_fit_start(self, trainer, pl_module):
+        if self.restored is not None:  # resuming: continue the saved curve and clock
+            self.rows, self.elapsed = list(self.restored["rows"]), self.restored["elapsed"]
+            self.restored = None
         self.started = time.perf_counter()
 
     def seconds(self) -> float:
@@ -59,7 +63,9 @@ class DevCurve(L.Callback):
             writer.writerows(self.rows)
 
     def state_dict(self) -> dict:
-        return {"rows": self.rows, "elapsed": self.seconds()}
+        return {"rows": [dict(row) for row in self.rows], "elapsed": self.seconds()}
 
     def load_state_dict(self, state: dict) -> None:
-        self.rows, self.elapsed = list(state["rows"]), state["elapsed"]
+        # Lightning also restores callback state when test() loads best.ckpt; that must not roll the curve
+        # back to the best step, so the state is only applied when a fit (a resume) starts.
+        self.restored = state

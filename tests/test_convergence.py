@@ -50,6 +50,7 @@ def test_run_writes_curve_rows_with_train_losses_and_the_summary(tiny_config, to
     assert int(rows[2]["examples"]) == 6 * 4
     assert summary["final_dev"] == float(rows[-1]["val/acc"]) and summary["steps_to_target"] == 0
     assert 0 <= summary["dev_auc"] <= 1 and summary["best_step"] in (0, 3, 6, 7)
+    assert summary["train_seconds"] <= summary["seconds"]  # the clock is not rolled back by testing best.ckpt
 
 
 def test_non_finite_loss_stops_naming_the_term_and_keeps_the_last_checkpoint(tiny_config, tokenizer, monkeypatch):
@@ -68,3 +69,19 @@ def test_non_finite_loss_stops_naming_the_term_and_keeps_the_last_checkpoint(tin
     run_dir = next((config.out_dir and __import__("pathlib").Path(config.out_dir)).rglob("version_0"))
     assert (run_dir / "checkpoints/last.ckpt").is_file() and not (run_dir / "summary.json").exists()
     assert torch.load(run_dir / "checkpoints/last.ckpt", weights_only=False)["global_step"] == 4
+
+
+def test_curve_state_is_restored_on_resume_but_not_by_testing_a_checkpoint(tmp_path):
+    from types import SimpleNamespace
+
+    from lit_infoprompt.callbacks import DevCurve
+    curve = DevCurve(tmp_path / "curve.csv", batch_size=4)
+    curve.rows = [{"step": 0, "val/acc": 0.1}, {"step": 10, "val/acc": 0.5}]
+    at_best = curve.state_dict()  # what best.ckpt holds
+    curve.rows.append({"step": 20, "val/acc": 0.4})
+    curve.load_state_dict(at_best)  # trainer.test(ckpt_path=best) does this
+    assert [r["step"] for r in curve.rows] == [0, 10, 20]
+    resumed = DevCurve(tmp_path / "curve.csv", batch_size=4)
+    resumed.load_state_dict(at_best)  # trainer.fit(ckpt_path=last) does this, then starts the fit
+    resumed.on_fit_start(SimpleNamespace(), None)
+    assert [r["step"] for r in resumed.rows] == [0, 10] and resumed.elapsed == at_best["elapsed"]
