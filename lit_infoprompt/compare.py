@@ -43,12 +43,18 @@ def as_dict(config: Config) -> dict:
     return OmegaConf.to_container(OmegaConf.structured(config))
 
 
+def saved_dict(path: Path) -> dict:
+    """A saved config.yaml on today's schema: a field added since the run was saved takes its default,
+    which is what that run did (new fields keep the old behaviour as their default)."""
+    return OmegaConf.to_container(OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(path)))
+
+
 def find_run(config: Config) -> tuple[Optional[Path], bool]:
     """(run directory with the same experiment, finished?) or (None, False)."""
     want = experiment_key(as_dict(config))
     parent = Path(config.out_dir) / config.task.name
     for config_file in sorted(parent.glob(f"*/{config.method.name}/seed{config.seed}/version_*/config.yaml")):
-        if experiment_key(OmegaConf.to_container(OmegaConf.load(config_file))) == want:
+        if experiment_key(saved_dict(config_file)) == want:
             run_dir = config_file.parent
             finished = (run_dir / "summary.json").is_file()
             if finished or (run_dir / "checkpoints/last.ckpt").is_file():
@@ -83,7 +89,7 @@ def run_all(overrides: List[str], methods: List[str], seeds: List[int]) -> List[
 def read_run(run_dir: Path) -> dict:
     with (run_dir / "curve.csv").open() as handle:
         curve = [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(handle)]
-    return {"dir": run_dir, "config": OmegaConf.to_container(OmegaConf.load(run_dir / "config.yaml")),
+    return {"dir": run_dir, "config": saved_dict(run_dir / "config.yaml"),
             "summary": json.loads((run_dir / "summary.json").read_text()), "curve": curve}
 
 

@@ -102,3 +102,14 @@ def test_robustness_and_report_from_runs_on_disk(roberta_dir, tmp_path):
     assert "## Robustness to prompt initialisation" in text and "## Runs in this report" in text
     assert (tmp_path / "docs/results/cb-4shot.png").is_file()
     assert all(line.strip("- `") in text for line in (out / "runs.txt").read_text().split())
+
+
+def test_a_run_saved_before_a_new_config_field_is_still_reused(roberta_dir, tmp_path):
+    from lit_infoprompt.compare import find_run
+    args = tiny_overrides(roberta_dir, tmp_path / "runs", "trainer.max_steps=2", "trainer.val_every=2")
+    compare([*args, "methods=[prompt_tuning]", "seeds=[13]"])
+    saved = next((tmp_path / "runs/cb").rglob("config.yaml"))
+    saved.write_text("\n".join(line for line in saved.read_text().splitlines() if "dtype:" not in line) + "\n")
+    run_dir, finished = find_run(load_config([*args, "method=prompt_tuning", "seed=13"]))
+    assert finished and run_dir == saved.parent
+    assert find_run(load_config([*args, "method=prompt_tuning", "seed=13", "model.dtype=bfloat16"]))[0] is None
