@@ -17,7 +17,7 @@ from typing import Dict, List, Optional, Sequence
 
 from omegaconf import OmegaConf
 
-from lit_infoprompt.config import Config, load_config
+from lit_infoprompt.config import Config, load_config, load_saved
 from lit_infoprompt.convergence import area_under_curve, best_row, steps_to_target
 from lit_infoprompt.errors import InputError
 from lit_infoprompt.plots import plot_curves
@@ -44,9 +44,7 @@ def as_dict(config: Config) -> dict:
 
 
 def saved_dict(path: Path) -> dict:
-    """A saved config.yaml on today's schema: a field added since the run was saved takes its default,
-    which is what that run did (new fields keep the old behaviour as their default)."""
-    return OmegaConf.to_container(OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(path)))
+    return as_dict(load_saved(path))
 
 
 def find_run(config: Config) -> tuple[Optional[Path], bool]:

@@ -235,5 +235,13 @@ def validate(config: Config) -> None:
         raise InputError(f"optim.warmup_ratio must be in [0, 1), got {config.optim.warmup_ratio}")
 
 
+def load_saved(path: Path) -> Config:
+    """A run's saved config.yaml on today's schema: a field added since the run was saved takes its
+    default, which is what that run did (new fields keep the old behaviour as their default)."""
+    config = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(path)))
+    validate(config)
+    return config
+
+
 def to_yaml(config: Config) -> str:
     return OmegaConf.to_yaml(OmegaConf.structured(config))

@@ -21,7 +21,7 @@ from omegaconf import OmegaConf
 from lit_infoprompt.backbone import Backbone, load_backbone
 from lit_infoprompt.callbacks import DevCurve
 from lit_infoprompt.checkpointing import AtomicCheckpointIO
-from lit_infoprompt.config import Config, validate
+from lit_infoprompt.config import Config, load_saved
 from lit_infoprompt.convergence import curve_summary
 from lit_infoprompt.datamodule import FewShotDataModule
 from lit_infoprompt.errors import InputError
@@ -80,8 +80,7 @@ def saved_config(run_dir: Path) -> Config:
     path = run_dir / "config.yaml"
     if not path.is_file():
         raise InputError(f"cannot resume {run_dir}: no config.yaml (not a run directory)")
-    config = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(path)))
-    validate(config)
+    config = load_saved(path)
     config.resume = str(run_dir)
     return config
 
