@@ -4,6 +4,7 @@
 #   make train RESUME=<run dir>                      continue an unfinished run from its last checkpoint
 #   make train ... GPUS=4                             Lightning DDP on 4 GPUs (data.batch_size is per GPU)
 #   make compare TASK=cb SHOTS=16 [METHODS="prompt_tuning infoprompt"] [SEEDS="13 21 42 87 100"]
+#                [LRS="1e-3 1e-2"] [NAME=cb-ablations]  prompt lr grid (rate chosen on dev); output folder name
 #   make robustness TASK=cb [METHODS=...] [SEEDS=...]  every prompt.init x method x seed, spread per method
 #   make report                                       docs/RESULTS.md from runs/compare, runs/robustness
 #   make theory                                       GD on a synthetic InfoNCE head loss -> docs/theory.png
@@ -30,6 +31,8 @@ RESUME ?=
 METHODS ?= prompt_tuning infoprompt
 SEEDS ?= 13 21 42 87 100
 TARGET ?=
+LRS ?=
+NAME ?=
 ARGS ?=
 
 TRAIN_ARGS = task=$(TASK) method=$(METHOD) data.shots=$(SHOTS) seed=$(SEED) \
@@ -60,7 +63,8 @@ train: env
 
 compare: env
 	$(PY) -m lit_infoprompt compare $(TRAIN_ARGS) "methods=[$(subst $(space),$(comma),$(strip $(METHODS)))]" \
-		"seeds=[$(subst $(space),$(comma),$(strip $(SEEDS)))]" $(if $(TARGET),target=$(TARGET))
+		"seeds=[$(subst $(space),$(comma),$(strip $(SEEDS)))]" $(if $(TARGET),target=$(TARGET)) \
+		$(if $(LRS),"prompt_lrs=[$(subst $(space),$(comma),$(strip $(LRS)))]") $(if $(NAME),name=$(NAME))
 
 test: env
 	$(PY) -m pytest -q

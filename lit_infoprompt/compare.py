@@ -1,5 +1,10 @@
 """``compare``: run (or reuse) every (method, seed), then put their convergence side by side.
 
+With ``prompt_lrs=[a,b,...]`` every method is also run at each prompt learning rate of that grid, and each
+method's rate is chosen on dev only: the highest mean best-dev score over the seeds (ties: the higher mean
+dev AUC, then the smaller rate). The tables and paired tests use each method's chosen rate; the grid's dev
+scores are reported next to them. Test scores play no part in the choice.
+
 A finished run is reused when its saved config equals the requested one (all but output settings); an
 unfinished one with a checkpoint is resumed, so an interrupted sweep continues where it stopped. The
 aggregate refuses runs that differ in anything but the method and the seed. Output in
@@ -60,27 +65,29 @@ def find_run(config: Config) -> tuple[Optional[Path], bool]:
     return None, False
 
 
-def run_all(overrides: List[str], methods: List[str], seeds: List[int]) -> List[Path]:
-    """Every (method, seed): reuse, resume or train. One backbone serves all runs in this process."""
+def run_all(overrides: List[str], methods: List[str], seeds: List[int],
+            prompt_lrs: Sequence[Optional[float]] = (None,)) -> List[Path]:
+    """Every (method, prompt lr, seed): reuse, resume or train. One backbone serves all runs in this process.
+    A prompt lr of None keeps the configured one."""
     from lit_infoprompt.backbone import load_backbone
     from lit_infoprompt.train import run
 
     backbone = tokenizer = None
     run_dirs = []
-    for method in methods:
-        for seed in seeds:
-            config = load_config([*overrides, f"method={method}", f"seed={seed}"])
-            run_dir, finished = find_run(config)
-            if finished:
-                log.warning("compare: reusing finished run %s", run_dir)
-                run_dirs.append(run_dir)
-                continue
-            if backbone is None:
-                backbone, tokenizer = load_backbone(config.model)
-            if run_dir is not None:
-                log.warning("compare: resuming %s", run_dir)
-                config.resume = str(run_dir)
-            run_dirs.append(Path(run(config, backbone, tokenizer)["run_dir"]))
+    for method, lr, seed in [(m, lr, s) for m in methods for lr in prompt_lrs for s in seeds]:
+        lr_override = [] if lr is None else [f"optim.prompt_lr={lr}"]
+        config = load_config([*overrides, *lr_override, f"method={method}", f"seed={seed}"])
+        run_dir, finished = find_run(config)
+        if finished:
+            log.warning("compare: reusing finished run %s", run_dir)
+            run_dirs.append(run_dir)
+            continue
+        if backbone is None:
+            backbone, tokenizer = load_backbone(config.model)
+        if run_dir is not None:
+            log.warning("compare: resuming %s", run_dir)
+            config.resume = str(run_dir)
+        run_dirs.append(Path(run(config, backbone, tokenizer)["run_dir"]))
     return run_dirs
 
 
@@ -130,6 +137,26 @@ def paired_test(baseline: Dict[int, float], other: Dict[int, float]) -> dict:
     return result
 
 
+def choose_prompt_lr(runs: List[dict], methods: List[str]) -> Dict[str, dict]:
+    """Per method, the grid's dev scores and the chosen prompt lr (dev curves only, never test scores)."""
+    metric = f"val/{runs[0]['summary']['dev_metric']}"
+    choice = {}
+    for method in methods:
+        by_lr: Dict[float, List[dict]] = {}
+        for r in runs:
+            if r["summary"]["method"] == method:
+                by_lr.setdefault(r["config"]["optim"]["prompt_lr"], []).append(r)
+        seed_sets = {lr: sorted(r["summary"]["seed"] for r in rs) for lr, rs in by_lr.items()}
+        if len({tuple(seeds) for seeds in seed_sets.values()}) > 1:
+            raise InputError(f"{method}: the prompt lrs of the grid were run on different seeds: {seed_sets}")
+        grid = [{"prompt_lr": lr, "best_dev": mean_std([best_row(r["curve"], metric)[metric] for r in rs]),
+                 "dev_auc": mean_std([area_under_curve(r["curve"], metric) for r in rs])}
+                for lr, rs in sorted(by_lr.items())]
+        best = max(grid, key=lambda g: (g["best_dev"]["mean"], g["dev_auc"]["mean"], -g["prompt_lr"]))
+        choice[method] = {"chosen": best["prompt_lr"], "grid": grid}
+    return choice
+
+
 def aggregate(runs: List[dict], methods: List[str], target: Optional[float]) -> dict:
     """Per-method statistics and paired differences against the first method (the baseline)."""
     metric = f"val/{runs[0]['summary']['dev_metric']}"
@@ -141,6 +168,7 @@ def aggregate(runs: List[dict], methods: List[str], target: Optional[float]) -> 
     for method, method_runs in by_method.items():
         steps = [steps_to_target(r["curve"], metric, target) for r in method_runs]
         table[method] = {
+            "prompt_lr": sorted({r["config"]["optim"]["prompt_lr"] for r in method_runs}),
             **{key: mean_std([r["summary"][key] for r in method_runs]) for key in test_keys},
             "best_dev": mean_std([best_row(r["curve"], metric)[metric] for r in method_runs]),
             "dev_auc": mean_std([area_under_curve(r["curve"], metric) for r in method_runs]),
@@ -164,14 +192,15 @@ def markdown(result: dict, header: str, methods: List[str]) -> str:
     test_keys = [k for k in result["methods"][methods[0]] if k.startswith("test_")]
     lines = [f"# {header}", "", f"Dev metric `{result['metric']}`; target dev score {result['target_dev']:.4f} "
              f"(steps to target: first evaluated step at or above it). Mean ± std over seeds.", "",
-             "| method | seeds | " + " | ".join(test_keys) + " | best dev | dev AUC | steps to target (reached) |",
-             "|---" * (5 + len(test_keys)) + "|"]
+             "| method | prompt lr | seeds | " + " | ".join(test_keys)
+             + " | best dev | dev AUC | steps to target (reached) |", "|---" * (6 + len(test_keys)) + "|"]
     for method in methods:
         row = result["methods"][method]
         steps = row["steps_to_target"]
         reached = f"{steps['mean']:.0f} ({steps['reached']}/{steps['of']})" if steps["mean"] is not None else \
             f"never (0/{steps['of']})"
-        lines.append(f"| {method} | {len(row['seeds'])} | " + " | ".join(fmt(row[k]) for k in test_keys)
+        lr = ", ".join(f"{v:g}" for v in row["prompt_lr"])
+        lines.append(f"| {method} | {lr} | {len(row['seeds'])} | " + " | ".join(fmt(row[k]) for k in test_keys)
                      + f" | {fmt(row['best_dev'])} | {fmt(row['dev_auc'])} | {reached} |")
     paired = result[f"paired_vs_{methods[0]}"]
     if paired:
@@ -183,17 +212,35 @@ def markdown(result: dict, header: str, methods: List[str]) -> str:
             p = {k: ("n/a" if test[k] is None else f"{test[k]:.3f}") for k in ("t_test_p", "wilcoxon_p")}
             lines.append(f"| {method} | {diffs} | {test['diff_mean']:+.4f} ± {test['diff_std']:.4f} | "
                          f"{p['t_test_p']} | {p['wilcoxon_p']} |")
+    if result.get("prompt_lr_choice"):
+        rates = sorted({g["prompt_lr"] for c in result["prompt_lr_choice"].values() for g in c["grid"]})
+        lines += ["", "Prompt learning rate chosen on dev (mean best-dev score over the seeds; ties: mean dev AUC, "
+                  "then the smaller rate). Mean best dev ± std per rate; **bold** = chosen.", "",
+                  "| method | " + " | ".join(f"{lr:g}" for lr in rates) + " |", "|---" * (1 + len(rates)) + "|"]
+        for method, choice in result["prompt_lr_choice"].items():
+            cells = {g["prompt_lr"]: fmt(g["best_dev"]) for g in choice["grid"]}
+            lines.append(f"| {method} | " + " | ".join(
+                (f"**{cells[lr]}**" if lr == choice["chosen"] else cells[lr]) if lr in cells else "n/a"
+                for lr in rates) + " |")
     return "\n".join(lines) + "\n"
 
 
-def write_comparison(run_dirs: List[Path], methods: List[str], out: Path, target: Optional[float]) -> dict:
+def write_comparison(run_dirs: List[Path], methods: List[str], out: Path, target: Optional[float],
+                     lr_grid: bool = False) -> dict:
+    """The comparison of ``run_dirs``; with ``lr_grid`` each method's runs at its dev-chosen prompt lr."""
     runs = [read_run(d) for d in run_dirs]
-    check_comparable(runs)
+    check_comparable(runs, may_differ=("optim.prompt_lr",) if lr_grid else ())
+    choice = choose_prompt_lr(runs, methods) if lr_grid else {}
+    if lr_grid:
+        runs = [r for r in runs if r["config"]["optim"]["prompt_lr"] == choice[r["summary"]["method"]]["chosen"]]
     result = aggregate(runs, methods, target)
+    result["prompt_lr_choice"] = choice
     first = runs[0]["summary"]
     seeds = sorted({r["summary"]["seed"] for r in runs})
     split = f"{first['shots']}-shot" if first["shots"] else f"{first['protocol']} {first['split_size']}"
     header = f"{first['task']} {split}, backbone {Path(first['backbone']).name}, seeds {seeds}"
+    if lr_grid:
+        header += f", prompt lr chosen on dev from {sorted({g['prompt_lr'] for c in choice.values() for g in c['grid']})}"
     out.mkdir(parents=True, exist_ok=True)
     curves = {m: [r["curve"] for r in runs if r["summary"]["method"] == m] for m in methods}
     plot_curves(curves, result["metric"], header, out / "curves.png")
@@ -204,32 +251,47 @@ def write_comparison(run_dirs: List[Path], methods: List[str], out: Path, target
 
 
 def parse_sweep(args: List[str]) -> tuple:
-    """(methods, seeds, target, overrides) from ``methods=[a,b] seeds=[13,21] target=<score> key=value ...``."""
-    methods, seeds, target, overrides = ["prompt_tuning", "infoprompt"], list(DEFAULT_SEEDS), None, []
+    """(methods, seeds, target, prompt_lrs, overrides) from ``methods=[a,b] seeds=[13,21] target=<score>
+    prompt_lrs=[1e-3,1e-2] key=value ...``; prompt_lrs is [None] (the configured rate) when not given."""
+    methods, seeds, target, prompt_lrs, overrides = ["prompt_tuning", "infoprompt"], list(DEFAULT_SEEDS), None, [None], []
     for item in args:
         key, _, value = item.partition("=")
-        if key in ("methods", "seeds"):
+        if key in ("methods", "seeds", "prompt_lrs"):
             values = [v for v in value.strip("[]").replace(",", " ").split() if v]
-            if key == "methods":
-                methods = values
-            else:
-                seeds = [int(v) for v in values]
+            try:
+                if key == "methods":
+                    methods = values
+                elif key == "seeds":
+                    seeds = [int(v) for v in values]
+                else:
+                    prompt_lrs = sorted({float(v) for v in values}) or [None]
+            except ValueError:
+                raise InputError(f"{key}: expected a list of numbers, got {value!r}") from None
+            if any(lr is not None and lr <= 0 for lr in prompt_lrs):
+                raise InputError(f"prompt_lrs: learning rates must be positive, got {value!r}")
         elif key == "target":
             target = float(value)
         else:
             overrides.append(item)
     if len(methods) < 1 or not seeds:
         raise InputError("compare needs at least one method and one seed")
-    return methods, seeds, target, overrides
+    if prompt_lrs != [None] and any(o.startswith("optim.prompt_lr=") for o in overrides):
+        raise InputError("give the prompt learning rate either as prompt_lrs=[...] or as optim.prompt_lr, not both")
+    return methods, seeds, target, prompt_lrs, overrides
 
 
 def compare(args: List[str]) -> Path:
-    """CLI entry: ``compare [methods=[a,b]] [seeds=[13,21]] [target=<dev score>] [key=value ...]``."""
-    methods, seeds, target, overrides = parse_sweep(args)
+    """CLI entry: ``compare [methods=[a,b]] [seeds=[13,21]] [target=<dev score>] [prompt_lrs=[1e-3,1e-2]]
+    [name=<folder>] [key=value ...]``; the output folder is ``<out_dir>/compare/<name>``, by default
+    ``<task>-<split>`` (a name lets two comparisons of one task, e.g. the ablations, live side by side)."""
+    names = [a.partition("=")[2] for a in args if a.startswith("name=")]
+    if names and (len(names) > 1 or not names[0] or "/" in names[0] or names[0].startswith(".")):
+        raise InputError(f"name: expected one folder name (no '/'), got {names}")
+    methods, seeds, target, prompt_lrs, overrides = parse_sweep([a for a in args if not a.startswith("name=")])
     config = load_config([*overrides, f"method={methods[0]}"])  # fails early on a bad override
-    run_dirs = run_all(overrides, methods, seeds)
+    run_dirs = run_all(overrides, methods, seeds, prompt_lrs)
     split = Path(run_dirs[0]).parents[2].name
-    out = Path(config.out_dir) / "compare" / f"{config.task.name}-{split}"
-    write_comparison(run_dirs, methods, out, target)
+    out = Path(config.out_dir) / "compare" / (names[0] if names else f"{config.task.name}-{split}")
+    write_comparison(run_dirs, methods, out, target, lr_grid=len(prompt_lrs) > 1)
     return out
 

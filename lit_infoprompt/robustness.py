@@ -15,6 +15,7 @@ from typing import Dict, List
 
 from lit_infoprompt.compare import check_comparable, fmt, mean_std, parse_sweep, read_run, run_all
 from lit_infoprompt.config import load_config
+from lit_infoprompt.errors import InputError
 
 INITS = ["random", "vocab", "text", "label_words"]
 
@@ -44,7 +45,10 @@ def markdown(table: dict, header: str, metric: str) -> str:
 
 
 def robustness(args: List[str]) -> Path:
-    methods, seeds, _, overrides = parse_sweep(args)
+    methods, seeds, _, prompt_lrs, overrides = parse_sweep(args)
+    if len(prompt_lrs) > 1:
+        raise InputError("robustness runs one prompt learning rate (optim.prompt_lr=...), not a grid")
+    overrides += [] if prompt_lrs[0] is None else [f"optim.prompt_lr={prompt_lrs[0]}"]
     config = load_config([*overrides, f"method={methods[0]}"])
     run_dirs = [d for init in INITS for d in run_all([*overrides, f"prompt.init={init}"], methods, seeds)]
     runs = [read_run(d) for d in run_dirs]
@@ -53,7 +57,8 @@ def robustness(args: List[str]) -> Path:
     table = spread(runs, methods, metric)
     first = runs[0]["summary"]
     split = Path(run_dirs[0]).parents[2].name
-    header = f"{first['task']} {split}, backbone {Path(first['backbone']).name}, seeds {sorted(set(seeds))}"
+    header = (f"{first['task']} {split}, backbone {Path(first['backbone']).name}, seeds {sorted(set(seeds))}, "
+              f"prompt lr {config.optim.prompt_lr:g}")
     out = Path(config.out_dir) / "robustness" / f"{config.task.name}-{split}"
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.md").write_text(markdown(table, header, metric))

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from conftest import tiny_overrides
-from lit_infoprompt.compare import compare, paired_test, write_comparison
+from lit_infoprompt.compare import compare, paired_test, parse_sweep, write_comparison
 from lit_infoprompt.config import load_config, to_yaml
 from lit_infoprompt.errors import InputError
 
@@ -22,7 +22,7 @@ def test_compare_runs_reuses_and_writes_the_comparison(roberta_dir, tmp_path):
     assert set(summary["methods"]) == {"prompt_tuning", "infoprompt_head"}
     assert summary["methods"]["infoprompt_head"]["seeds"] == [13, 21]
     assert summary["paired_vs_prompt_tuning"]["infoprompt_head"]["seeds"] == [13, 21]
-    assert "| prompt_tuning | 2 |" in (out / "summary.md").read_text()
+    assert "| prompt_tuning | 0.001 | 2 |" in (out / "summary.md").read_text()
     assert out.joinpath("curves.png").read_bytes()[:4] == b"\x89PNG"
     # A second call finds every finished run and trains nothing new.
     compare([*args, "methods=[prompt_tuning,infoprompt_head]", "seeds=[13,21]"])
@@ -38,7 +38,7 @@ def fake_run(root, method, seed, test_acc, curve, **config_changes):
     for key, value in config_changes.items():
         section, name = key.split("__")
         setattr(getattr(config, section), name, value)
-    run_dir = root / method / f"seed{seed}"
+    run_dir = root / method / f"seed{seed}" / "_".join(f"{k}{v}" for k, v in config_changes.items())
     run_dir.mkdir(parents=True)
     (run_dir / "config.yaml").write_text(to_yaml(config))
     (run_dir / "curve.csv").write_text("step,seconds,val/acc\n" + "".join(f"{s},{s / 10},{a}\n" for s, a in curve))
@@ -100,6 +100,8 @@ def test_robustness_and_report_from_runs_on_disk(roberta_dir, tmp_path):
     text = path.read_text()
     assert "## cb 4-shot" in text and "`infoprompt_head` vs `prompt_tuning`" in text
     assert "## Robustness to prompt initialisation" in text and "## Runs in this report" in text
+    assert "- wic: not run." in text and "- cb: no runs of infoprompt," in text
+    assert "robustness to the prompt initialisation" not in text.split("Missing:")[1].split("##")[0]
     assert (tmp_path / "docs/results/cb-4shot.png").is_file()
     assert all(line.strip("- `") in text for line in (out / "runs.txt").read_text().split())
 
@@ -113,3 +115,65 @@ def test_a_run_saved_before_a_new_config_field_is_still_reused(roberta_dir, tmp_
     run_dir, finished = find_run(load_config([*args, "method=prompt_tuning", "seed=13"]))
     assert finished and run_dir == saved.parent
     assert find_run(load_config([*args, "method=prompt_tuning", "seed=13", "model.dtype=bfloat16"]))[0] is None
+
+
+def test_prompt_lr_is_chosen_on_dev_scores_only(tmp_path):
+    def runs(method, lr, tests, curves):
+        return [fake_run(tmp_path, method, seed, test, curve, optim__prompt_lr=lr)
+                for seed, test, curve in zip((13, 21), tests, curves)]
+    # prompt_tuning: 1e-3 has the better dev (mean best 0.7 vs 0.6) but the worse test: 1e-3 must win.
+    # infoprompt: equal mean best dev (0.8); 1e-2 has the higher dev AUC, so it wins the tie.
+    dirs = (runs("prompt_tuning", 1e-3, (0.40, 0.50), ([(0, 0.2), (10, 0.7)], [(0, 0.2), (10, 0.7)]))
+            + runs("prompt_tuning", 1e-2, (0.90, 0.90), ([(0, 0.2), (10, 0.6)], [(0, 0.2), (10, 0.6)]))
+            + runs("infoprompt", 1e-3, (0.60, 0.60), ([(0, 0.2), (10, 0.8)], [(0, 0.2), (10, 0.8)]))
+            + runs("infoprompt", 1e-2, (0.70, 0.80), ([(0, 0.6), (10, 0.8)], [(0, 0.6), (10, 0.8)])))
+    result = write_comparison(dirs, ["prompt_tuning", "infoprompt"], tmp_path / "out", None, lr_grid=True)
+    choice = result["prompt_lr_choice"]
+    assert choice["prompt_tuning"]["chosen"] == 1e-3 and choice["infoprompt"]["chosen"] == 1e-2
+    assert [g["best_dev"]["mean"] for g in choice["prompt_tuning"]["grid"]] == pytest.approx([0.7, 0.6])
+    assert result["methods"]["prompt_tuning"]["test_acc"]["mean"] == pytest.approx(0.45)
+    assert result["methods"]["prompt_tuning"]["prompt_lr"] == [1e-3]
+    assert result["methods"]["infoprompt"]["test_acc"]["mean"] == pytest.approx(0.75)
+    assert result["paired_vs_prompt_tuning"]["infoprompt"]["differences"] == pytest.approx([0.30, 0.30])
+    text = (tmp_path / "out/summary.md").read_text()
+    assert "| prompt_tuning | **0.7000 ± 0.0000** | 0.6000 ± 0.0000 |" in text
+    assert "| infoprompt | 0.01 | 2 |" in text and "prompt lr chosen on dev from [0.001, 0.01]" in \
+        json.loads((tmp_path / "out/summary.json").read_text())["header"]
+    # Without the grid flag, runs at different rates are still refused.
+    with pytest.raises(InputError, match="optim.prompt_lr"):
+        write_comparison(dirs, ["prompt_tuning", "infoprompt"], tmp_path / "out2", None)
+
+
+def test_a_grid_run_on_other_seeds_is_refused(tmp_path):
+    dirs = [fake_run(tmp_path, "prompt_tuning", 13, 0.5, [(0, 0.2), (10, 0.6)], optim__prompt_lr=1e-3),
+            fake_run(tmp_path, "prompt_tuning", 21, 0.5, [(0, 0.2), (10, 0.6)], optim__prompt_lr=1e-2)]
+    with pytest.raises(InputError, match="different seeds"):
+        write_comparison(dirs, ["prompt_tuning"], tmp_path / "out", None, lr_grid=True)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["prompt_lrs=[1e-3,x]"], "expected a list of numbers"),
+    (["prompt_lrs=[0,1e-3]"], "must be positive"),
+    (["prompt_lrs=[1e-3,1e-2]", "optim.prompt_lr=0.1"], "not both"),
+])
+def test_bad_prompt_lr_grids_are_refused(args, message):
+    with pytest.raises(InputError, match=message):
+        parse_sweep(args)
+
+
+@pytest.mark.parametrize("name", ["name=", "name=../x", "name=a/b"])
+def test_a_bad_output_name_is_refused(name):
+    with pytest.raises(InputError, match="name: expected one folder name"):
+        compare([name])
+
+
+def test_compare_with_a_prompt_lr_grid_trains_each_rate(roberta_dir, tmp_path):
+    args = tiny_overrides(roberta_dir, tmp_path / "runs", "trainer.max_steps=2", "trainer.val_every=2")
+    out = compare([*args, "methods=[prompt_tuning]", "seeds=[13]", "prompt_lrs=[1e-2,1e-3]", "name=cb-grid"])
+    assert out == tmp_path / "runs/compare/cb-grid"
+    summary = json.loads((out / "summary.json").read_text())
+    assert [g["prompt_lr"] for g in summary["prompt_lr_choice"]["prompt_tuning"]["grid"]] == [1e-3, 1e-2]
+    assert len((out / "runs.txt").read_text().split()) == 2
+    saved = sorted(float(p.read_text().split("prompt_lr: ")[1].split()[0])
+                   for p in (tmp_path / "runs/cb").rglob("config.yaml"))
+    assert saved == [1e-3, 1e-2]
