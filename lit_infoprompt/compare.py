@@ -238,11 +238,13 @@ def write_comparison(run_dirs: List[Path], methods: List[str], out: Path, target
     first = runs[0]["summary"]
     seeds = sorted({r["summary"]["seed"] for r in runs})
     split = f"{first['shots']}-shot" if first["shots"] else f"{first['protocol']} {first['split_size']}"
-    header = f"{first['task']} {split}, backbone {Path(first['backbone']).name}, seeds {seeds}"
+    steps = runs[0]["config"]["trainer"]["max_steps"]
+    header = f"{first['task']} {split}, backbone {Path(first['backbone']).name}, seeds {seeds}, {steps} steps"
     if lr_grid:
         header += f", prompt lr chosen on dev from {sorted({g['prompt_lr'] for c in choice.values() for g in c['grid']})}"
     out.mkdir(parents=True, exist_ok=True)
-    curves = {m: [r["curve"] for r in runs if r["summary"]["method"] == m] for m in methods}
+    label = {m: f"{m}, prompt lr {choice[m]['chosen']:g}" if lr_grid else m for m in methods}
+    curves = {label[m]: [r["curve"] for r in runs if r["summary"]["method"] == m] for m in methods}
     plot_curves(curves, result["metric"], header, out / "curves.png")
     (out / "summary.md").write_text(markdown(result, header, methods))
     (out / "summary.json").write_text(json.dumps({"header": header, **result}, indent=2, default=str) + "\n")

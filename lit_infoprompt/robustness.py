@@ -41,6 +41,16 @@ def markdown(table: dict, header: str, metric: str) -> str:
     for method, row in table.items():
         cells = [fmt(row["per_init"][i]) if i in row["per_init"] else "n/a" for i in inits]
         lines.append(f"| {method} | " + " | ".join(cells) + f" | {row['std_of_init_means']:.4f} | {fmt(row['all'])} |")
+    methods = list(table)
+    base = methods[0]
+    for method in methods[1:]:
+        ours, ref = table[method], table[base]
+        lines += ["", f"`{method}` vs `{base}`: std of the per-initialisation means {ours['std_of_init_means']:.4f} vs "
+                  f"{ref['std_of_init_means']:.4f}, std over all runs {ours['all']['std']:.4f} vs {ref['all']['std']:.4f}: "
+                  f"{'less' if ours['all']['std'] < ref['all']['std'] else 'not less'} spread over initialisations and "
+                  f"seeds; mean over all runs {ours['all']['mean']:.4f} vs {ref['all']['mean']:.4f}; lowest "
+                  f"initialisation mean {min(v['mean'] for v in ours['per_init'].values()):.4f} vs "
+                  f"{min(v['mean'] for v in ref['per_init'].values()):.4f}."]
     return "\n".join(lines) + "\n"
 
 

@@ -177,3 +177,24 @@ def test_compare_with_a_prompt_lr_grid_trains_each_rate(roberta_dir, tmp_path):
     saved = sorted(float(p.read_text().split("prompt_lr: ")[1].split()[0])
                    for p in (tmp_path / "runs/cb").rglob("config.yaml"))
     assert saved == [1e-3, 1e-2]
+
+
+def test_robustness_spread_and_verdict_by_hand():
+    from lit_infoprompt.robustness import markdown, spread
+
+    def run(method, init, score):
+        return {"summary": {"method": method, "test_acc": score}, "config": {"prompt": {"init": init}}}
+    runs = [run("prompt_tuning", "random", 0.5), run("prompt_tuning", "random", 0.7),
+            run("prompt_tuning", "vocab", 0.6), run("prompt_tuning", "vocab", 0.8),
+            run("infoprompt", "random", 0.6), run("infoprompt", "random", 0.62),
+            run("infoprompt", "vocab", 0.61), run("infoprompt", "vocab", 0.61)]
+    table = spread(runs, ["prompt_tuning", "infoprompt"], "test_acc")
+    base = table["prompt_tuning"]
+    assert base["per_init"]["random"]["mean"] == pytest.approx(0.6) and base["per_init"]["vocab"]["mean"] == pytest.approx(0.7)
+    assert base["std_of_init_means"] == pytest.approx(0.0707107, 1e-5)  # stdev(0.6, 0.7)
+    assert base["all"]["std"] == pytest.approx(0.1290994, 1e-5)  # stdev(0.5, 0.7, 0.6, 0.8)
+    assert table["infoprompt"]["std_of_init_means"] == pytest.approx(0.0)
+    text = markdown(table, "cb", "test_acc")
+    assert "| prompt_tuning | 0.6000 ± 0.1414 | 0.7000 ± 0.1414 | 0.0707 | 0.6500 ± 0.1291 |" in text
+    assert "`infoprompt` vs `prompt_tuning`: std of the per-initialisation means 0.0000 vs 0.0707" in text
+    assert ": less spread over initialisations" in text and "lowest initialisation mean 0.6100 vs 0.6000" in text
