@@ -5,7 +5,9 @@
 #   make train ... GPUS=4                             Lightning DDP on 4 GPUs (data.batch_size is per GPU)
 #   make compare TASK=cb SHOTS=16 [METHODS="prompt_tuning infoprompt"] [SEEDS="13 21 42 87 100"]
 #                [LRS="1e-3 1e-2"] [NAME=cb-ablations]  prompt lr grid (rate chosen on dev); output folder name
-#   make robustness TASK=cb [METHODS=...] [SEEDS=...]  every prompt.init x method x seed, spread per method
+#   make robustness TASK=cb [METHODS=...] [SEEDS=...] [LR_FROM=runs/compare/cb-16shot]
+#                                                     every prompt.init x method x seed, spread per method;
+#                                                     LR_FROM: each method at the prompt lr its grid chose
 #   make report                                       docs/RESULTS.md from runs/compare, runs/robustness
 #   make theory                                       GD on a synthetic InfoNCE head loss -> docs/theory.png
 #   make test
@@ -33,6 +35,7 @@ SEEDS ?= 13 21 42 87 100
 TARGET ?=
 LRS ?=
 NAME ?=
+LR_FROM ?=
 ARGS ?=
 
 TRAIN_ARGS = task=$(TASK) method=$(METHOD) data.shots=$(SHOTS) seed=$(SEED) \
@@ -81,7 +84,7 @@ bench-gpu: env
 
 robustness: env
 	$(PY) -m lit_infoprompt robustness $(TRAIN_ARGS) "methods=[$(subst $(space),$(comma),$(strip $(METHODS)))]" \
-		"seeds=[$(subst $(space),$(comma),$(strip $(SEEDS)))]"
+		"seeds=[$(subst $(space),$(comma),$(strip $(SEEDS)))]" $(if $(LR_FROM),prompt_lr_from=$(LR_FROM))
 
 report: env
 	$(PY) -m lit_infoprompt report runs docs/RESULTS.md

@@ -54,21 +54,42 @@ def markdown(table: dict, header: str, metric: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def chosen_rates(folder: str, methods: List[str]) -> Dict[str, float]:
+    """Each method's prompt lr chosen on dev by a ``compare`` grid (its summary.json)."""
+    path = Path(folder) / "summary.json"
+    if not path.is_file():
+        raise InputError(f"prompt_lr_from: no comparison at {path} (run `make compare ... LRS=...` first)")
+    choice = json.loads(path.read_text()).get("prompt_lr_choice") or {}
+    missing = [m for m in methods if m not in choice]
+    if missing:
+        raise InputError(f"prompt_lr_from: {path} chose no prompt lr for {', '.join(missing)} (was it run with LRS?)")
+    return {m: choice[m]["chosen"] for m in methods}
+
+
 def robustness(args: List[str]) -> Path:
-    methods, seeds, _, prompt_lrs, overrides = parse_sweep(args)
+    """CLI entry: ``robustness [methods=[...]] [seeds=[...]] [prompt_lr_from=<compare folder>] [key=value ...]``.
+    With ``prompt_lr_from`` each method runs at the prompt lr its ``compare`` grid chose on dev."""
+    source = [a.partition("=")[2] for a in args if a.startswith("prompt_lr_from=")]
+    methods, seeds, _, prompt_lrs, overrides = parse_sweep([a for a in args if not a.startswith("prompt_lr_from=")])
     if len(prompt_lrs) > 1:
-        raise InputError("robustness runs one prompt learning rate (optim.prompt_lr=...), not a grid")
-    overrides += [] if prompt_lrs[0] is None else [f"optim.prompt_lr={prompt_lrs[0]}"]
-    config = load_config([*overrides, f"method={methods[0]}"])
-    run_dirs = [d for init in INITS for d in run_all([*overrides, f"prompt.init={init}"], methods, seeds)]
+        raise InputError("robustness runs one prompt learning rate per method (optim.prompt_lr=... or "
+                         "prompt_lr_from=<compare folder>), not a grid")
+    config = load_config([*overrides, f"method={methods[0]}"])  # fails early on a bad override
+    if source and (prompt_lrs[0] is not None or any(o.startswith("optim.prompt_lr=") for o in overrides)):
+        raise InputError("give the prompt learning rate either as prompt_lr_from or as optim.prompt_lr, not both")
+    rates = chosen_rates(source[0], methods) if source else \
+        {m: prompt_lrs[0] if prompt_lrs[0] is not None else config.optim.prompt_lr for m in methods}
+    run_dirs = [d for init in INITS for m in methods
+                for d in run_all([*overrides, f"prompt.init={init}"], [m], seeds, [rates[m]])]
     runs = [read_run(d) for d in run_dirs]
-    check_comparable(runs, may_differ=("prompt.init",))
+    check_comparable(runs, may_differ=("prompt.init", "optim.prompt_lr") if source else ("prompt.init",))
     metric = next(k for k in runs[0]["summary"] if k.startswith("test_"))
     table = spread(runs, methods, metric)
     first = runs[0]["summary"]
     split = Path(run_dirs[0]).parents[2].name
+    lrs = ", ".join(f"{m} {rates[m]:g}" for m in methods)
     header = (f"{first['task']} {split}, backbone {Path(first['backbone']).name}, seeds {sorted(set(seeds))}, "
-              f"prompt lr {config.optim.prompt_lr:g}")
+              f"{config.trainer.max_steps} steps, prompt lr {lrs}" + (f" (chosen on dev in {source[0]})" if source else ""))
     out = Path(config.out_dir) / "robustness" / f"{config.task.name}-{split}"
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.md").write_text(markdown(table, header, metric))

@@ -2,12 +2,13 @@
 statistics match a hand computation."""
 
 import json
+from pathlib import Path
 
 import pytest
 
 from conftest import tiny_overrides
 from lit_infoprompt.compare import compare, paired_test, parse_sweep, write_comparison
-from lit_infoprompt.config import load_config, to_yaml
+from lit_infoprompt.config import load_config, load_saved, to_yaml
 from lit_infoprompt.errors import InputError
 
 
@@ -90,20 +91,39 @@ def test_robustness_and_report_from_runs_on_disk(roberta_dir, tmp_path):
     from lit_infoprompt.robustness import robustness
 
     args = tiny_overrides(roberta_dir, tmp_path / "runs", "trainer.max_steps=2", "trainer.val_every=2")
-    out = robustness([*args, "methods=[prompt_tuning,infoprompt_head]", "seeds=[13]"])
-    table = json.loads((out / "summary.json").read_text())["methods"]
+    grid = compare([*args, "methods=[prompt_tuning,infoprompt_head]", "seeds=[13,21]", "prompt_lrs=[1e-3,1e-2]"])
+    chosen = {m: c["chosen"] for m, c in json.loads((grid / "summary.json").read_text())["prompt_lr_choice"].items()}
+    out = robustness([*args, "methods=[prompt_tuning,infoprompt_head]", "seeds=[13]", f"prompt_lr_from={grid}"])
+    summary = json.loads((out / "summary.json").read_text())
+    table = summary["methods"]
     assert set(table["prompt_tuning"]["per_init"]) == {"random", "vocab", "text", "label_words"}
     assert table["prompt_tuning"]["all"]["n"] == 4 and len((out / "runs.txt").read_text().split()) == 8
-    compare([*args, "methods=[prompt_tuning,infoprompt_head]", "seeds=[13,21]"])
+    assert f"prompt lr prompt_tuning {chosen['prompt_tuning']:g}, infoprompt_head {chosen['infoprompt_head']:g}" \
+        in summary["header"]
+    for run_dir in (out / "runs.txt").read_text().split():  # each method ran at the rate its grid chose
+        saved = load_saved(Path(run_dir) / "config.yaml")
+        assert saved.optim.prompt_lr == chosen[saved.method.name]
     (tmp_path / "docs").mkdir()
     path = report(str(tmp_path / "runs"), str(tmp_path / "docs/RESULTS.md"))
     text = path.read_text()
     assert "## cb 4-shot" in text and "`infoprompt_head` vs `prompt_tuning`" in text
     assert "## Robustness to prompt initialisation" in text and "## Runs in this report" in text
-    assert "- wic: not run." in text and "- cb: no runs of infoprompt," in text
-    assert "robustness to the prompt initialisation" not in text.split("Missing:")[1].split("##")[0]
     assert (tmp_path / "docs/results/cb-4shot.png").is_file()
     assert all(line.strip("- `") in text for line in (out / "runs.txt").read_text().split())
+    assert "- wic: not run." in text and "- cb: no runs of infoprompt," in text
+    assert "robustness to the prompt initialisation" not in text.split("Missing:")[1].split("##")[0]
+
+
+def test_robustness_refuses_a_comparison_without_a_grid(roberta_dir, tmp_path):
+    from lit_infoprompt.robustness import robustness
+
+    args = tiny_overrides(roberta_dir, tmp_path / "runs", "trainer.max_steps=2", "trainer.val_every=2")
+    with pytest.raises(InputError, match="no comparison at"):
+        robustness([*args, "seeds=[13]", f"prompt_lr_from={tmp_path}/nothing"])
+    folder = fake_run(tmp_path, "prompt_tuning", 13, 0.5, [(0, 0.2), (10, 0.6)]).parent
+    write_comparison([folder / "seed13"], ["prompt_tuning"], tmp_path / "plain", None)
+    with pytest.raises(InputError, match="chose no prompt lr for prompt_tuning"):
+        robustness([*args, "methods=[prompt_tuning]", "seeds=[13]", f"prompt_lr_from={tmp_path}/plain"])
 
 
 def test_a_run_saved_before_a_new_config_field_is_still_reused(roberta_dir, tmp_path):
