@@ -26,6 +26,14 @@ Backbone: {backbones}. all-MiniLM-L6-v2 is a 6-layer sentence-embedding BERT **w
 not the paper's roberta-large: the class head starts from input embeddings, not from a verbalizer the
 model was trained for, so absolute scores are far below the paper's. The same commands run with
 `MODEL=roberta-large` where a GPU and the hub are available.
+
+Protocol: K = 16 training and 16 dev examples per class drawn from the official training set with each
+data seed; test = the official validation set. Each run trains for the steps its section states and is
+tested at its best dev evaluation. Where a section says so, each method's prompt learning rate was chosen on
+dev from a grid shared by all methods; test scores played no part in any choice. Steps to target count
+optimiser steps until the first dev evaluation (every 50 steps) at or above the baseline's mean best dev
+score. The wall-clock panels of the plots compare runs made at different times on a shared machine: use
+`make bench`, which times the methods interleaved in one process, for their cost per step.
 """
 
 
