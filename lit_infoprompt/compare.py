@@ -66,13 +66,14 @@ def find_run(config: Config) -> tuple[Optional[Path], bool]:
 
 
 def run_all(overrides: List[str], methods: List[str], seeds: List[int],
-            prompt_lrs: Sequence[Optional[float]] = (None,)) -> List[Path]:
-    """Every (method, prompt lr, seed): reuse, resume or train. One backbone serves all runs in this process.
-    A prompt lr of None keeps the configured one."""
+            prompt_lrs: Sequence[Optional[float]] = (None,), loaded: Optional[dict] = None) -> List[Path]:
+    """Every (method, prompt lr, seed): reuse, resume or train. A prompt lr of None keeps the configured one.
+    One backbone serves all runs: it is loaded at the first run that trains and kept in ``loaded``, which a
+    caller passes again to share it across calls (all runs of a sweep use the same model settings)."""
     from lit_infoprompt.backbone import load_backbone
     from lit_infoprompt.train import run
 
-    backbone = tokenizer = None
+    loaded = {} if loaded is None else loaded
     run_dirs = []
     for method, lr, seed in [(m, lr, s) for m in methods for lr in prompt_lrs for s in seeds]:
         lr_override = [] if lr is None else [f"optim.prompt_lr={lr}"]
@@ -82,12 +83,12 @@ def run_all(overrides: List[str], methods: List[str], seeds: List[int],
             log.warning("compare: reusing finished run %s", run_dir)
             run_dirs.append(run_dir)
             continue
-        if backbone is None:
-            backbone, tokenizer = load_backbone(config.model)
+        if "backbone" not in loaded:
+            loaded["backbone"] = load_backbone(config.model)
         if run_dir is not None:
             log.warning("compare: resuming %s", run_dir)
             config.resume = str(run_dir)
-        run_dirs.append(Path(run(config, backbone, tokenizer)["run_dir"]))
+        run_dirs.append(Path(run(config, *loaded["backbone"])["run_dir"]))
     return run_dirs
 
 
@@ -269,7 +270,7 @@ def parse_sweep(args: List[str]) -> tuple:
                     prompt_lrs = sorted({float(v) for v in values}) or [None]
             except ValueError:
                 raise InputError(f"{key}: expected a list of numbers, got {value!r}") from None
-            if any(lr is not None and lr <= 0 for lr in prompt_lrs):
+            if key == "prompt_lrs" and any(lr is not None and lr <= 0 for lr in prompt_lrs):
                 raise InputError(f"prompt_lrs: learning rates must be positive, got {value!r}")
         elif key == "target":
             target = float(value)
@@ -277,9 +278,13 @@ def parse_sweep(args: List[str]) -> tuple:
             overrides.append(item)
     if len(methods) < 1 or not seeds:
         raise InputError("compare needs at least one method and one seed")
-    if prompt_lrs != [None] and any(o.startswith("optim.prompt_lr=") for o in overrides):
+    if prompt_lrs != [None] and sets_prompt_lr(overrides):
         raise InputError("give the prompt learning rate either as prompt_lrs=[...] or as optim.prompt_lr, not both")
     return methods, seeds, target, prompt_lrs, overrides
+
+
+def sets_prompt_lr(overrides: List[str]) -> bool:
+    return any(o.startswith("optim.prompt_lr=") for o in overrides)
 
 
 def compare(args: List[str]) -> Path:

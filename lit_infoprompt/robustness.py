@@ -13,7 +13,7 @@ import statistics
 from pathlib import Path
 from typing import Dict, List
 
-from lit_infoprompt.compare import check_comparable, fmt, mean_std, parse_sweep, read_run, run_all
+from lit_infoprompt.compare import check_comparable, fmt, mean_std, parse_sweep, read_run, run_all, sets_prompt_lr
 from lit_infoprompt.config import load_config
 from lit_infoprompt.errors import InputError
 
@@ -75,12 +75,13 @@ def robustness(args: List[str]) -> Path:
         raise InputError("robustness runs one prompt learning rate per method (optim.prompt_lr=... or "
                          "prompt_lr_from=<compare folder>), not a grid")
     config = load_config([*overrides, f"method={methods[0]}"])  # fails early on a bad override
-    if source and (prompt_lrs[0] is not None or any(o.startswith("optim.prompt_lr=") for o in overrides)):
+    if source and (prompt_lrs[0] is not None or sets_prompt_lr(overrides)):
         raise InputError("give the prompt learning rate either as prompt_lr_from or as optim.prompt_lr, not both")
     rates = chosen_rates(source[0], methods) if source else \
         {m: prompt_lrs[0] if prompt_lrs[0] is not None else config.optim.prompt_lr for m in methods}
+    loaded: dict = {}  # one backbone for the whole sweep
     run_dirs = [d for init in INITS for m in methods
-                for d in run_all([*overrides, f"prompt.init={init}"], [m], seeds, [rates[m]])]
+                for d in run_all([*overrides, f"prompt.init={init}"], [m], seeds, [rates[m]], loaded)]
     runs = [read_run(d) for d in run_dirs]
     check_comparable(runs, may_differ=("prompt.init", "optim.prompt_lr") if source else ("prompt.init",))
     metric = next(k for k in runs[0]["summary"] if k.startswith("test_"))

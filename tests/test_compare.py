@@ -86,14 +86,21 @@ def test_runs_that_differ_in_more_than_method_and_seed_are_refused(tmp_path):
         write_comparison([dirs[0], other_data], ["prompt_tuning", "infoprompt"], tmp_path / "out", None)
 
 
-def test_robustness_and_report_from_runs_on_disk(roberta_dir, tmp_path):
+def test_robustness_and_report_from_runs_on_disk(roberta_dir, tmp_path, monkeypatch):
+    import lit_infoprompt.backbone
     from lit_infoprompt.report import report
     from lit_infoprompt.robustness import robustness
+
+    loads = []
+    real_load = lit_infoprompt.backbone.load_backbone
+    monkeypatch.setattr(lit_infoprompt.backbone, "load_backbone", lambda model: loads.append(1) or real_load(model))
 
     args = tiny_overrides(roberta_dir, tmp_path / "runs", "trainer.max_steps=2", "trainer.val_every=2")
     grid = compare([*args, "methods=[prompt_tuning,infoprompt_head]", "seeds=[13,21]", "prompt_lrs=[1e-3,1e-2]"])
     chosen = {m: c["chosen"] for m, c in json.loads((grid / "summary.json").read_text())["prompt_lr_choice"].items()}
+    loads.clear()
     out = robustness([*args, "methods=[prompt_tuning,infoprompt_head]", "seeds=[13]", f"prompt_lr_from={grid}"])
+    assert len(loads) == 1  # six new runs over four inits and two methods share one backbone
     summary = json.loads((out / "summary.json").read_text())
     table = summary["methods"]
     assert set(table["prompt_tuning"]["per_init"]) == {"random", "vocab", "text", "label_words"}
@@ -194,8 +201,7 @@ def test_compare_with_a_prompt_lr_grid_trains_each_rate(roberta_dir, tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert [g["prompt_lr"] for g in summary["prompt_lr_choice"]["prompt_tuning"]["grid"]] == [1e-3, 1e-2]
     assert len((out / "runs.txt").read_text().split()) == 2
-    saved = sorted(float(p.read_text().split("prompt_lr: ")[1].split()[0])
-                   for p in (tmp_path / "runs/cb").rglob("config.yaml"))
+    saved = sorted(load_saved(p).optim.prompt_lr for p in (tmp_path / "runs/cb").rglob("config.yaml"))
     assert saved == [1e-3, 1e-2]
 
 
