@@ -5,6 +5,8 @@
 #   make train ... GPUS=4                             Lightning DDP on 4 GPUs (data.batch_size is per GPU)
 #   make compare TASK=cb SHOTS=16 [METHODS="prompt_tuning infoprompt"] [SEEDS="13 21 42 87 100"]
 #                [LRS="1e-3 1e-2"] [NAME=cb-ablations]  prompt lr grid (rate chosen on dev); output folder name
+#                [LR_FROM=runs/compare/cb-16shot]    each method at the rate that grid chose (ablations: infoprompt's)
+#                [ALLOW_MIXED=1]                     aggregate runs made by different code versions
 #   make robustness TASK=cb [METHODS=...] [SEEDS=...] [LR_FROM=runs/compare/cb-16shot]
 #                                                     every prompt.init x method x seed, spread per method;
 #                                                     LR_FROM: each method at the prompt lr its grid chose
@@ -36,6 +38,7 @@ TARGET ?=
 LRS ?=
 NAME ?=
 LR_FROM ?=
+ALLOW_MIXED ?=
 ARGS ?=
 
 TRAIN_ARGS = task=$(TASK) method=$(METHOD) data.shots=$(SHOTS) seed=$(SEED) \
@@ -67,7 +70,8 @@ train: env
 compare: env
 	$(PY) -m lit_infoprompt compare $(TRAIN_ARGS) "methods=[$(subst $(space),$(comma),$(strip $(METHODS)))]" \
 		"seeds=[$(subst $(space),$(comma),$(strip $(SEEDS)))]" $(if $(TARGET),target=$(TARGET)) \
-		$(if $(LRS),"prompt_lrs=[$(subst $(space),$(comma),$(strip $(LRS)))]") $(if $(NAME),name=$(NAME))
+		$(if $(LRS),"prompt_lrs=[$(subst $(space),$(comma),$(strip $(LRS)))]") $(if $(NAME),name=$(NAME)) \
+		$(if $(LR_FROM),prompt_lr_from=$(LR_FROM)) $(if $(ALLOW_MIXED),allow_mixed_versions=true)
 
 test: env
 	$(PY) -m pytest -q
@@ -84,7 +88,8 @@ bench-gpu: env
 
 robustness: env
 	$(PY) -m lit_infoprompt robustness $(TRAIN_ARGS) "methods=[$(subst $(space),$(comma),$(strip $(METHODS)))]" \
-		"seeds=[$(subst $(space),$(comma),$(strip $(SEEDS)))]" $(if $(LR_FROM),prompt_lr_from=$(LR_FROM))
+		"seeds=[$(subst $(space),$(comma),$(strip $(SEEDS)))]" $(if $(LR_FROM),prompt_lr_from=$(LR_FROM)) \
+		$(if $(ALLOW_MIXED),allow_mixed_versions=true)
 
 report: env
 	$(PY) -m lit_infoprompt report runs docs/RESULTS.md

@@ -98,9 +98,13 @@ COMMANDS = {"train": train, "compare": compare, "robustness": robustness, "repor
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
-        print(USAGE, file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
-        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    if not argv or argv[0] in ("-h", "--help"):  # help: status 0; no command: status 2; usage on stdout
+        print(USAGE)
+        return 0 if argv else 2
+    if argv[0] not in COMMANDS:
+        print(f"error: unknown command '{argv[0]}'", file=sys.stderr)
+        print(USAGE, file=sys.stderr)
+        return 2
     try:
         return COMMANDS[argv[0]](argv[1:])
     except InputError as err:

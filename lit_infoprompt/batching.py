@@ -43,7 +43,10 @@ class StepBatchSampler(Sampler[List[int]]):
             yield rows[self.rank * self.batch_size:(self.rank + 1) * self.batch_size]
 
     def __len__(self) -> int:
-        return max(self.max_steps - self.start_step, 0)
+        # The whole run is one epoch of max_steps batches, also when resuming: Lightning restores its position in
+        # the epoch (start_step batches done) and counts on from there, so a shorter length would end the epoch
+        # early and restart the iterator at start_step for the last start_step steps.
+        return self.max_steps
 
 
 def eval_shard(num_rows: int, rank: int, world_size: int) -> List[int]:

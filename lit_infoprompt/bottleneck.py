@@ -8,12 +8,24 @@ encoder, never through q.
 
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Dict, Tuple
 
 import torch
 from torch import nn
 
 LOG_SIGMA_RANGE = (-2.0, 10.0)
+ACTIVE_DIM_NATS = 0.01  # a latent dimension is active when its mean KL to the prior is above this
+
+
+def diagnostics_row(means: Dict[str, torch.Tensor]) -> Dict[str, float]:
+    """Scalars for curve.csv and the loggers from the interval means of ``PromptClassifier.last_diagnostics``:
+    each InfoNCE term's MI estimate log(M+1) - L in nats, the prompted posterior's KL per latent dimension, the
+    number of active dimensions (mean KL above ACTIVE_DIM_NATS) and its mean sigma."""
+    row = {f"diag/{name}": float(means[name]) for name in ("mi_head_nats", "mi_rep_nats", "sigma") if name in means}
+    if "kl_dims" in means:
+        row["diag/kl_per_dim"] = float(means["kl_dims"].mean())
+        row["diag/active_dims"] = int((means["kl_dims"] > ACTIVE_DIM_NATS).sum())
+    return row
 
 
 class VariationalBottleneck(nn.Module):

@@ -16,7 +16,9 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import math
 import statistics
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
@@ -26,9 +28,11 @@ from lit_infoprompt.config import Config, load_config, load_saved
 from lit_infoprompt.convergence import area_under_curve, best_row, steps_to_target
 from lit_infoprompt.errors import InputError
 from lit_infoprompt.plots import plot_curves
+from lit_infoprompt.provenance import describe
 
 log = logging.getLogger(__name__)
-IGNORED = {"resume", "out_dir", "logger", "wandb", "trainer.progress_bar"}  # output settings, not the experiment
+# output settings and provenance, not the experiment
+IGNORED = {"resume", "out_dir", "archive", "logger", "wandb", "trainer.progress_bar", "code"}
 DEFAULT_SEEDS = [13, 21, 42, 87, 100]
 
 
@@ -53,15 +57,19 @@ def saved_dict(path: Path) -> dict:
 
 
 def find_run(config: Config) -> tuple[Optional[Path], bool]:
-    """(run directory with the same experiment, finished?) or (None, False)."""
+    """(run directory with the same experiment, finished?) or (None, False). Looks in ``out_dir`` and then among
+    the finished runs of the archive (``<archive>/runs``, committed run files without checkpoints), so a sweep
+    continues across machines."""
     want = experiment_key(as_dict(config))
-    parent = Path(config.out_dir) / config.task.name
-    for config_file in sorted(parent.glob(f"*/{config.method.name}/seed{config.seed}/version_*/config.yaml")):
-        if experiment_key(saved_dict(config_file)) == want:
-            run_dir = config_file.parent
-            finished = (run_dir / "summary.json").is_file()
-            if finished or (run_dir / "checkpoints/last.ckpt").is_file():
-                return run_dir, finished
+    roots = [Path(config.out_dir)] + ([Path(config.archive) / "runs"] if config.archive else [])
+    for root in roots:
+        pattern = f"*/{config.method.name}/seed{config.seed}/version_*/config.yaml"
+        for config_file in sorted((root / config.task.name).glob(pattern)):
+            if experiment_key(saved_dict(config_file)) == want:
+                run_dir = config_file.parent
+                finished = (run_dir / "summary.json").is_file()
+                if finished or (run_dir / "checkpoints/last.ckpt").is_file():
+                    return run_dir, finished
     return None, False
 
 
@@ -99,9 +107,31 @@ def read_run(run_dir: Path) -> dict:
             "summary": json.loads((run_dir / "summary.json").read_text()), "curve": curve}
 
 
-def check_comparable(runs: List[dict], may_differ: Sequence[str] = ()) -> None:
-    """Runs may differ in method and seed only (and ``may_differ``); each seed's runs used the same data."""
-    drop = ("method", "seed", *may_differ)
+def run_version(run: dict) -> str:
+    """The code a run was made with (its code hash; a run resumed under other code counts as a version of its own)."""
+    code = run["config"].get("code") or {}
+    resumed = (run["summary"].get("code_resumed_with") or {}).get("code_hash")
+    return (code.get("code_hash") or "unknown") + (f"+{resumed}" if resumed else "")
+
+
+def code_versions(runs: List[dict]) -> Dict[str, dict]:
+    """{version: {"describe": ..., "runs": count}} of the runs, in first-seen order."""
+    versions: Dict[str, dict] = {}
+    for r in runs:
+        entry = versions.setdefault(run_version(r), {"describe": describe(r["config"].get("code") or {}), "runs": 0})
+        entry["runs"] += 1
+    return versions
+
+
+def check_comparable(runs: List[dict], may_differ: Sequence[str] = (), allow_mixed_versions: bool = False) -> None:
+    """Runs may differ in method and seed only (and ``may_differ``); each seed's runs used the same data; all
+    were made by the same code unless ``allow_mixed_versions``."""
+    versions = code_versions(runs)
+    if len(versions) > 1 and not allow_mixed_versions:
+        listed = "; ".join(f"{v['describe']} ({v['runs']} runs)" for v in versions.values())
+        raise InputError(f"the runs were made by {len(versions)} code versions ({listed}): rerun them with one "
+                         f"version, or pass allow_mixed_versions=true to aggregate them anyway")
+    drop = ("method", "seed", "code", *may_differ)
     reference = experiment_key(runs[0]["config"], drop=drop)
     for r in runs[1:]:
         key = experiment_key(r["config"], drop=drop)
@@ -158,29 +188,85 @@ def choose_prompt_lr(runs: List[dict], methods: List[str]) -> Dict[str, dict]:
     return choice
 
 
+TARGET_QUANTILES = (0.25, 0.5, 0.75)
+
+
+def pooled_quantile(values: List[float], q: float) -> float:
+    """The q-quantile (linear interpolation) of values."""
+    ordered = sorted(values)
+    position = q * (len(ordered) - 1)
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (position - low) * (ordered[high] - ordered[low])
+
+
+def target_thresholds(by_method: Dict[str, List[dict]], metric: str) -> List[float]:
+    """Dev-score thresholds that favour no method: the quartiles of the best dev scores of every run of every
+    compared method (each method contributes its seeds, all methods run on the same seeds)."""
+    pooled = [best_row(r["curve"], metric)[metric] for runs in by_method.values() for r in runs]
+    return [pooled_quantile(pooled, q) for q in TARGET_QUANTILES]
+
+
+def reaching(runs: List[dict], metric: str, target: float) -> dict:
+    """Steps to a dev score: how many runs reached it, the mean step of those that did, and the median step over
+    all runs with a run that never reached it counted as never (None when fewer than half reached it)."""
+    steps = [steps_to_target(r["curve"], metric, target) for r in runs]
+    reached = sorted(s for s in steps if s is not None)
+    median = statistics.median(reached + [math.inf] * (len(steps) - len(reached)))
+    return {**mean_std(steps), "reached": len(reached), "of": len(steps), "median_all": None if math.isinf(median) else median}
+
+
+def estimator_diagnostics(runs: List[dict]) -> dict:
+    """Per method: the estimator diagnostics of curve.csv (the first and last trained evaluation), mean over runs,
+    and how many runs had an MI estimate that never moved (below 0.05 nats at every evaluation) or a collapsed
+    bottleneck (no active latent dimension at the last evaluation)."""
+    out = {}
+    for name in ("mi_head_nats", "mi_rep_nats", "kl_per_dim", "active_dims", "sigma"):
+        key = f"diag/{name}"
+        series = [[row[key] for row in r["curve"] if key in row] for r in runs]
+        series = [s for s in series if s]
+        if not series:
+            continue
+        out[name] = {"first": statistics.fmean(s[0] for s in series), "last": statistics.fmean(s[-1] for s in series),
+                     "max": max(max(s) for s in series), "runs": len(series)}
+        if name.startswith("mi_"):
+            out[name]["flat_runs"] = sum(max(s) < FLAT_NATS for s in series)
+        if name == "active_dims":
+            out[name]["collapsed_runs"] = sum(s[-1] == 0 for s in series)
+    return out
+
+
+FLAT_NATS = 0.05  # an InfoNCE estimate below this at every evaluation: the term is not learning
+
+
 def aggregate(runs: List[dict], methods: List[str], target: Optional[float]) -> dict:
     """Per-method statistics and paired differences against the first method (the baseline)."""
     metric = f"val/{runs[0]['summary']['dev_metric']}"
     test_keys = [k for k in runs[0]["summary"] if k.startswith("test_")]
     by_method = {m: [r for r in runs if r["summary"]["method"] == m] for m in methods}
-    if target is None:  # default: the baseline's mean best dev score
-        target = statistics.fmean(best_row(r["curve"], metric)[metric] for r in by_method[methods[0]])
+    thresholds = target_thresholds(by_method, metric)
+    target_rule = "given" if target is not None else "median of the best dev scores of all runs of all methods"
+    if target is None:
+        target = thresholds[1]
     table = {}
     for method, method_runs in by_method.items():
-        steps = [steps_to_target(r["curve"], metric, target) for r in method_runs]
         table[method] = {
             "prompt_lr": sorted({r["config"]["optim"]["prompt_lr"] for r in method_runs}),
             **{key: mean_std([r["summary"][key] for r in method_runs]) for key in test_keys},
             "best_dev": mean_std([best_row(r["curve"], metric)[metric] for r in method_runs]),
             "dev_auc": mean_std([area_under_curve(r["curve"], metric) for r in method_runs]),
-            "steps_to_target": {**mean_std(steps), "reached": sum(s is not None for s in steps), "of": len(steps)},
+            "steps_to_target": reaching(method_runs, metric, target),
+            "steps_to_thresholds": [reaching(method_runs, metric, t) for t in thresholds],
+            "diagnostics": estimator_diagnostics(method_runs),
             "seeds": sorted(r["summary"]["seed"] for r in method_runs),
         }
     main = test_keys[0]
     per_seed = {m: {r["summary"]["seed"]: r["summary"][main] for r in rs} for m, rs in by_method.items()}
     paired = {m: paired_test(per_seed[methods[0]], per_seed[m]) for m in methods[1:]}
-    return {"metric": metric, "target_dev": target, "test_metric": main, "methods": table,
-            "paired_vs_" + methods[0]: paired}
+    return {"metric": metric, "target_dev": target, "target_rule": target_rule,
+            "thresholds": dict(zip([f"q{int(q * 100)}" for q in TARGET_QUANTILES], thresholds)),
+            "test_metric": main, "methods": table, "paired_vs_" + methods[0]: paired,
+            "code_versions": code_versions(runs)}
 
 
 def fmt(stat: dict, digits: int = 4) -> str:
@@ -189,20 +275,68 @@ def fmt(stat: dict, digits: int = 4) -> str:
     return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
 
 
+def steps_cell(stat: dict) -> str:
+    """'150 (3/5)': the median step over all runs (never-reached counted as never), and how many reached it."""
+    median = "never" if stat["median_all"] is None else f"{stat['median_all']:.0f}"
+    return f"{median} ({stat['reached']}/{stat['of']})"
+
+
+def diagnostics_lines(result: dict, methods: List[str]) -> List[str]:
+    """The estimator diagnostics table and one plain sentence per finding (a flat MI estimate, a collapsed
+    bottleneck)."""
+    rows, findings = [], []
+    for method in methods:
+        diag = result["methods"][method].get("diagnostics") or {}
+        if not diag:
+            continue
+        cell = {name: f"{d['first']:.3f} → {d['last']:.3f}" for name, d in diag.items()}
+        rows.append(f"| {method} | {cell.get('mi_head_nats', '')} | {cell.get('mi_rep_nats', '')} | "
+                    f"{cell.get('kl_per_dim', '')} | {cell.get('active_dims', '')} | {cell.get('sigma', '')} |")
+        for name, term in (("mi_head_nats", "head loss"), ("mi_rep_nats", "representation loss")):
+            if name in diag:
+                d = diag[name]
+                state = (f"never rose above {FLAT_NATS} nats in {d['flat_runs']}/{d['runs']} runs: that term is not "
+                         f"learning there" if d["flat_runs"] else f"rose above {FLAT_NATS} nats in every run")
+                findings.append(f"- `{method}`: the {term}'s MI estimate log(M+1) − L went from {d['first']:.3f} to "
+                                f"{d['last']:.3f} nats (mean over runs; highest {d['max']:.3f}) and {state}.")
+        if "active_dims" in diag:
+            d, kl = diag["active_dims"], diag["kl_per_dim"]
+            findings.append(f"- `{method}`: the bottleneck ended with {d['last']:.1f} active latent dimensions on "
+                            f"average (KL per dimension {kl['last']:.3f} nats, mean σ {diag['sigma']['last']:.3f}); "
+                            f"{d['collapsed_runs']}/{d['runs']} runs collapsed to the prior (no active dimension).")
+    if not rows:
+        return []
+    return ["", "Estimator diagnostics (training, first → last evaluation interval, mean over runs): each InfoNCE "
+            "term's MI estimate log(M+1) − L in nats (0 = the critic cannot tell the positive from its M negatives), "
+            "the prompted posterior's KL to the prior per latent dimension, the number of active dimensions (mean KL "
+            "above 0.01 nats) and the mean σ.", "",
+            "| method | head MI (nats) | rep MI (nats) | KL per dim | active dims | σ |", "|---|---|---|---|---|---|",
+            *rows, "", *findings]
+
+
 def markdown(result: dict, header: str, methods: List[str]) -> str:
     test_keys = [k for k in result["methods"][methods[0]] if k.startswith("test_")]
-    lines = [f"# {header}", "", f"Dev metric `{result['metric']}`; target dev score {result['target_dev']:.4f} "
-             f"(steps to target: first evaluated step at or above it). Mean ± std over seeds.", "",
+    thresholds = result["thresholds"]
+    lines = [f"# {header}", "",
+             f"Dev metric `{result['metric']}`, selected at the best trained evaluation (step 0, the untrained "
+             f"state, is plotted but never selected nor counted). Target dev score {result['target_dev']:.4f} "
+             f"({result['target_rule']}); steps to target: the median over seeds of the first evaluated step at or "
+             f"above it (a seed that never reaches it counts as never), with how many seeds reached it. Mean ± std "
+             f"over seeds.", "",
              "| method | prompt lr | seeds | " + " | ".join(test_keys)
              + " | best dev | dev AUC | steps to target (reached) |", "|---" * (6 + len(test_keys)) + "|"]
     for method in methods:
         row = result["methods"][method]
-        steps = row["steps_to_target"]
-        reached = f"{steps['mean']:.0f} ({steps['reached']}/{steps['of']})" if steps["mean"] is not None else \
-            f"never (0/{steps['of']})"
         lr = ", ".join(f"{v:g}" for v in row["prompt_lr"])
         lines.append(f"| {method} | {lr} | {len(row['seeds'])} | " + " | ".join(fmt(row[k]) for k in test_keys)
-                     + f" | {fmt(row['best_dev'])} | {fmt(row['dev_auc'])} | {reached} |")
+                     + f" | {fmt(row['best_dev'])} | {fmt(row['dev_auc'])} | {steps_cell(row['steps_to_target'])} |")
+    names = list(thresholds)
+    lines += ["", "Steps to several dev scores (the quartiles of all runs' best dev scores, pooled over the methods): "
+              "median step (seeds that reached it).", "",
+              "| method | " + " | ".join(f"{thresholds[n]:.4f} ({n})" for n in names) + " |", "|---" * (1 + len(names)) + "|"]
+    for method in methods:
+        cells = [steps_cell(stat) for stat in result["methods"][method]["steps_to_thresholds"]]
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
     paired = result[f"paired_vs_{methods[0]}"]
     if paired:
         lines += ["", f"Paired differences in `{result['test_metric']}` against `{methods[0]}` (same seed, same "
@@ -223,14 +357,21 @@ def markdown(result: dict, header: str, methods: List[str]) -> str:
             lines.append(f"| {method} | " + " | ".join(
                 (f"**{cells[lr]}**" if lr == choice["chosen"] else cells[lr]) if lr in cells else "n/a"
                 for lr in rates) + " |")
+    lines += diagnostics_lines(result, methods)
+    versions = result["code_versions"]
+    lines += ["", "Code: " + "; ".join(f"{v['describe']} ({v['runs']} runs)" for v in versions.values())
+              + (" — **mixed code versions, aggregated with allow_mixed_versions=true**" if len(versions) > 1 else "")]
     return "\n".join(lines) + "\n"
 
 
 def write_comparison(run_dirs: List[Path], methods: List[str], out: Path, target: Optional[float],
-                     lr_grid: bool = False) -> dict:
-    """The comparison of ``run_dirs``; with ``lr_grid`` each method's runs at its dev-chosen prompt lr."""
+                     lr_grid: bool = False, allow_mixed_versions: bool = False, rates_from: Optional[str] = None) -> dict:
+    """The comparison of ``run_dirs``; with ``lr_grid`` each method's runs at its dev-chosen prompt lr; with
+    ``rates_from`` (a comparison folder whose grid chose each method's rate) the methods' rates may differ.
+    Also writes ``spec.json``, what ``report`` needs to compute this comparison again from the run directories."""
     runs = [read_run(d) for d in run_dirs]
-    check_comparable(runs, may_differ=("optim.prompt_lr",) if lr_grid else ())
+    may_differ = ("optim.prompt_lr",) if lr_grid or rates_from else ()
+    check_comparable(runs, may_differ=may_differ, allow_mixed_versions=allow_mixed_versions)
     choice = choose_prompt_lr(runs, methods) if lr_grid else {}
     if lr_grid:
         runs = [r for r in runs if r["config"]["optim"]["prompt_lr"] == choice[r["summary"]["method"]]["chosen"]]
@@ -243,62 +384,121 @@ def write_comparison(run_dirs: List[Path], methods: List[str], out: Path, target
     header = f"{first['task']} {split}, backbone {Path(first['backbone']).name}, seeds {seeds}, {steps} steps"
     if lr_grid:
         header += f", prompt lr chosen on dev from {sorted({g['prompt_lr'] for c in choice.values() for g in c['grid']})}"
+    if rates_from:
+        header += f", prompt lr as chosen on dev in {Path(rates_from).name}"
     out.mkdir(parents=True, exist_ok=True)
-    label = {m: f"{m}, prompt lr {choice[m]['chosen']:g}" if lr_grid else m for m in methods}
+    rates = {m: sorted({r["config"]["optim"]["prompt_lr"] for r in runs if r["summary"]["method"] == m}) for m in methods}
+    label = {m: f"{m}, prompt lr {', '.join(f'{lr:g}' for lr in rates[m])}" if lr_grid or rates_from else m
+             for m in methods}
     curves = {label[m]: [r["curve"] for r in runs if r["summary"]["method"] == m] for m in methods}
     plot_curves(curves, result["metric"], header, out / "curves.png")
     (out / "summary.md").write_text(markdown(result, header, methods))
-    (out / "summary.json").write_text(json.dumps({"header": header, **result}, indent=2, default=str) + "\n")
+    (out / "summary.json").write_text(json.dumps({"header": header, "task": first["task"], **result}, indent=2,
+                                                 default=str) + "\n")
     (out / "runs.txt").write_text("".join(f"{d}\n" for d in run_dirs))
+    spec = {"kind": "compare", "methods": methods, "target": target, "lr_grid": lr_grid,
+            "allow_mixed_versions": allow_mixed_versions, "rates_from": rates_from and Path(rates_from).name,
+            "runs": [str(d) for d in run_dirs]}
+    (out / "spec.json").write_text(json.dumps(spec, indent=2) + "\n")
     return result
 
 
-def parse_sweep(args: List[str]) -> tuple:
-    """(methods, seeds, target, prompt_lrs, overrides) from ``methods=[a,b] seeds=[13,21] target=<score>
-    prompt_lrs=[1e-3,1e-2] key=value ...``; prompt_lrs is [None] (the configured rate) when not given."""
-    methods, seeds, target, prompt_lrs, overrides = ["prompt_tuning", "infoprompt"], list(DEFAULT_SEEDS), None, [None], []
+@dataclass
+class Sweep:
+    """What a sweep command was asked for (``compare`` and ``robustness`` share the parsing)."""
+
+    methods: List[str] = field(default_factory=lambda: ["prompt_tuning", "infoprompt"])
+    seeds: List[int] = field(default_factory=lambda: list(DEFAULT_SEEDS))
+    target: Optional[float] = None
+    prompt_lrs: List[Optional[float]] = field(default_factory=lambda: [None])  # [None]: the configured rate
+    prompt_lr_from: Optional[str] = None  # a comparison folder whose grid chose each method's prompt lr
+    allow_mixed_versions: bool = False
+    name: Optional[str] = None
+    overrides: List[str] = field(default_factory=list)
+
+
+def parse_sweep(args: List[str]) -> Sweep:
+    """``methods=[a,b] seeds=[13,21] target=<score> prompt_lrs=[1e-3,1e-2] prompt_lr_from=<folder>
+    allow_mixed_versions=true name=<folder> key=value ...``."""
+    sweep = Sweep()
     for item in args:
         key, _, value = item.partition("=")
         if key in ("methods", "seeds", "prompt_lrs"):
             values = [v for v in value.strip("[]").replace(",", " ").split() if v]
             try:
                 if key == "methods":
-                    methods = values
+                    sweep.methods = values
                 elif key == "seeds":
-                    seeds = [int(v) for v in values]
+                    sweep.seeds = [int(v) for v in values]
                 else:
-                    prompt_lrs = sorted({float(v) for v in values}) or [None]
+                    sweep.prompt_lrs = sorted({float(v) for v in values}) or [None]
             except ValueError:
                 raise InputError(f"{key}: expected a list of numbers, got {value!r}") from None
-            if key == "prompt_lrs" and any(lr is not None and lr <= 0 for lr in prompt_lrs):
+            if key == "prompt_lrs" and any(lr is not None and lr <= 0 for lr in sweep.prompt_lrs):
                 raise InputError(f"prompt_lrs: learning rates must be positive, got {value!r}")
         elif key == "target":
-            target = float(value)
+            try:
+                sweep.target = float(value)
+            except ValueError:
+                raise InputError(f"target: expected a dev score, got {value!r}") from None
+        elif key == "allow_mixed_versions":
+            if value.lower() not in ("true", "false"):
+                raise InputError(f"allow_mixed_versions: expected true or false, got {value!r}")
+            sweep.allow_mixed_versions = value.lower() == "true"
+        elif key == "prompt_lr_from":
+            sweep.prompt_lr_from = value
+        elif key == "name":
+            if not value or "/" in value or value.startswith(".") or sweep.name is not None:
+                raise InputError(f"name: expected one folder name (no '/'), got {value!r}")
+            sweep.name = value
         else:
-            overrides.append(item)
-    if len(methods) < 1 or not seeds:
+            sweep.overrides.append(item)
+    if len(sweep.methods) < 1 or not sweep.seeds:
         raise InputError("compare needs at least one method and one seed")
-    if prompt_lrs != [None] and sets_prompt_lr(overrides):
-        raise InputError("give the prompt learning rate either as prompt_lrs=[...] or as optim.prompt_lr, not both")
-    return methods, seeds, target, prompt_lrs, overrides
+    given = [what for what, on in (("prompt_lrs=[...]", sweep.prompt_lrs != [None]),
+                                   ("prompt_lr_from", sweep.prompt_lr_from is not None),
+                                   ("optim.prompt_lr", sets_prompt_lr(sweep.overrides))) if on]
+    if len(given) > 1:
+        raise InputError(f"give the prompt learning rate one way, not as {' and '.join(given)}")
+    return sweep
 
 
 def sets_prompt_lr(overrides: List[str]) -> bool:
     return any(o.startswith("optim.prompt_lr=") for o in overrides)
 
 
-def compare(args: List[str]) -> Path:
-    """CLI entry: ``compare [methods=[a,b]] [seeds=[13,21]] [target=<dev score>] [prompt_lrs=[1e-3,1e-2]]
-    [name=<folder>] [key=value ...]``; the output folder is ``<out_dir>/compare/<name>``, by default
-    ``<task>-<split>`` (a name lets two comparisons of one task, e.g. the ablations, live side by side)."""
-    names = [a.partition("=")[2] for a in args if a.startswith("name=")]
-    if names and (len(names) > 1 or not names[0] or "/" in names[0] or names[0].startswith(".")):
-        raise InputError(f"name: expected one folder name (no '/'), got {names}")
-    methods, seeds, target, prompt_lrs, overrides = parse_sweep([a for a in args if not a.startswith("name=")])
-    config = load_config([*overrides, f"method={methods[0]}"])  # fails early on a bad override
-    run_dirs = run_all(overrides, methods, seeds, prompt_lrs)
-    split = Path(run_dirs[0]).parents[2].name
-    out = Path(config.out_dir) / "compare" / (names[0] if names else f"{config.task.name}-{split}")
-    write_comparison(run_dirs, methods, out, target, lr_grid=len(prompt_lrs) > 1)
-    return out
+ABLATION_RATE_FROM = "infoprompt"  # a method the grid did not cover runs at the rate chosen for this one
 
+
+def chosen_rates(folder: str, methods: List[str]) -> Dict[str, float]:
+    """Each method's prompt lr chosen on dev by a ``compare`` grid (its summary.json); a method the grid did not
+    cover (InfoPrompt's ablations) takes the rate chosen for ``infoprompt``."""
+    path = Path(folder) / "summary.json"
+    if not path.is_file():
+        raise InputError(f"prompt_lr_from: no comparison at {path} (run `make compare ... LRS=...` first)")
+    choice = json.loads(path.read_text()).get("prompt_lr_choice") or {}
+    fallback = choice.get(ABLATION_RATE_FROM)
+    missing = [m for m in methods if m not in choice and fallback is None]
+    if missing:
+        raise InputError(f"prompt_lr_from: {path} chose no prompt lr for {', '.join(missing)} (was it run with LRS?)")
+    return {m: (choice.get(m) or fallback)["chosen"] for m in methods}
+
+
+def compare(args: List[str]) -> Path:
+    """CLI entry: ``compare [methods=[a,b]] [seeds=[13,21]] [target=<dev score>] [prompt_lrs=[1e-3,1e-2] |
+    prompt_lr_from=<compare folder>] [allow_mixed_versions=true] [name=<folder>] [key=value ...]``; the output
+    folder is ``<out_dir>/compare/<name>``, by default ``<task>-<split>`` (a name lets two comparisons of one
+    task, e.g. the ablations, live side by side)."""
+    sweep = parse_sweep(args)
+    config = load_config([*sweep.overrides, f"method={sweep.methods[0]}"])  # fails early on a bad override
+    if sweep.prompt_lr_from:
+        rates = chosen_rates(sweep.prompt_lr_from, sweep.methods)
+        loaded: dict = {}
+        run_dirs = [d for m in sweep.methods for d in run_all(sweep.overrides, [m], sweep.seeds, [rates[m]], loaded)]
+    else:
+        run_dirs = run_all(sweep.overrides, sweep.methods, sweep.seeds, sweep.prompt_lrs)
+    split = Path(run_dirs[0]).parents[2].name
+    out = Path(config.out_dir) / "compare" / (sweep.name or f"{config.task.name}-{split}")
+    write_comparison(run_dirs, sweep.methods, out, sweep.target, lr_grid=len(sweep.prompt_lrs) > 1,
+                     allow_mixed_versions=sweep.allow_mixed_versions, rates_from=sweep.prompt_lr_from)
+    return out

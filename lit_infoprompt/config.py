@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, List, Optional
 
 from omegaconf import OmegaConf
-from omegaconf.errors import ConfigKeyError, ValidationError
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
 
 from lit_infoprompt.errors import InputError
 
@@ -77,7 +77,9 @@ class MethodConfig:
     bottleneck: bool = False  # variational bottleneck between the head input and the class vectors
     bottleneck_dim: int = 32  # k: bottleneck width
     num_negatives: int = 0  # m: prompt-free samples per example for L_rep; 0 = 4 x data.batch_size
-    decay: float = 0.0  # w(t) = 1 - decay * t / max_steps
+    decay: float = 0.0  # w(t) = 1 - decay * t / max_steps, in [0, 1]
+    kl_reduction: str = "mean"  # mean (over batch and the k latent dims: the reference's scale) | sum (over dims)
+    nce_clamp: Optional[float] = None  # cap each example's InfoNCE loss at this many nats (reference: 2); null: off
 
 
 @dataclass
@@ -111,6 +113,15 @@ class WandbConfig:
 
 
 @dataclass
+class CodeVersion:
+    """The code a run was made with, written when the run starts (``provenance.code_version``)."""
+
+    commit: Optional[str] = None  # git commit of the checkout (null outside a git checkout)
+    dirty: Optional[bool] = None  # the package or conf/ differed from that commit
+    code_hash: Optional[str] = None  # sha256 of lit_infoprompt/*.py and conf/**/*.yaml as run: decides comparability
+
+
+@dataclass
 class Config:
     task: TaskConfig = field(default_factory=TaskConfig)
     method: MethodConfig = field(default_factory=MethodConfig)
@@ -123,13 +134,16 @@ class Config:
     wandb: WandbConfig = field(default_factory=WandbConfig)
     seed: int = 13  # data seed (few-shot split) and training seed
     out_dir: str = "runs"  # root of the run directories
+    archive: Optional[str] = "docs/results"  # committed finished runs (<archive>/runs/...): compare reuses them; null: none
     resume: Optional[str] = None  # a run directory to continue from its last checkpoint (its saved config is used)
+    code: CodeVersion = field(default_factory=CodeVersion)  # written by the run (provenance.py); not an input
 
 
 METRICS = ("acc", "f1_macro", "semeval_f1")
 CHOICES = {
     "model.mlm_head": ("auto", "true", "false"),
     "model.dtype": ("float32", "bfloat16"),
+    "method.kl_reduction": ("mean", "sum"),
     "prompt.init": ("random", "vocab", "text", "label_words"),
     "prompt.placement": ("prefix", "template"),
     "prompt.kind": ("static", "instance"),
@@ -174,8 +188,20 @@ def _merge(base, other, origin: str):
         return OmegaConf.merge(base, other)
     except ConfigKeyError as err:
         raise InputError(f"unknown config key '{err.full_key}' in {origin}") from None
-    except ValidationError as err:
-        raise InputError(f"bad value for '{err.full_key}' in {origin}: {err.msg}") from None
+    except (ValidationError, TypeError) as err:  # TypeError: incompatible containers, e.g. task.labels={a: 1}
+        key = getattr(err, "full_key", None)
+        if not key:  # e.g. prompt=3 (a scalar onto a section): OmegaConf names no key; take the override's path
+            path, node, into = [], other, base  # follow single-key sections of other while base has sections
+            while OmegaConf.is_dict(into) and (OmegaConf.is_dict(node) or isinstance(node, dict)) and len(node) == 1:
+                name = next(iter(node))
+                path.append(str(name))
+                node, into = node[name], into.get(name)
+            key = ".".join(path) or "?"
+        # OmegaConf appends context lines ("    full_key: ...", "    object_type=..."): keep one line
+        lines = [line.strip() for line in str(getattr(err, "msg", None) or err).splitlines()]
+        message = " ".join(line for line in lines if line and not line.startswith(
+            ("full_key:", "reference_type=", "object_type=")))
+        raise InputError(f"bad value for '{key}' in {origin}: {message or type(err).__name__}") from None
 
 
 def load_config(overrides: List[str] = (), conf_dir: Path = CONF_DIR) -> Config:
@@ -193,7 +219,12 @@ def load_config(overrides: List[str] = (), conf_dir: Path = CONF_DIR) -> Config:
     for item in rest:
         cfg = _merge(cfg, _parse_override(item), "the command line")
     cfg.task.name, cfg.method.name = task, method
-    config = OmegaConf.to_object(cfg)
+    try:
+        config = OmegaConf.to_object(cfg)
+    except OmegaConfBaseException as err:  # e.g. an interpolation to a missing key: seed=${oops}
+        message = " ".join(line.strip() for line in str(err).splitlines() if line.strip()
+                           and not line.strip().startswith(("full_key:", "reference_type=", "object_type=")))
+        raise InputError(f"bad value in the config: {message}") from None
     validate(config)
     return config
 
@@ -233,6 +264,17 @@ def validate(config: Config) -> None:
                          f"{config.prompt.length} is not a multiple of 4")
     if not 0 <= config.optim.warmup_ratio < 1:
         raise InputError(f"optim.warmup_ratio must be in [0, 1), got {config.optim.warmup_ratio}")
+    # written so that NaN fails too; decay > 1 would make w(t) negative late in training (MI terms maximised)
+    if not 0 <= method.decay <= 1:
+        raise InputError(f"method.decay must be in [0, 1], got {method.decay}")
+    for key, value in {"optim.prompt_lr": config.optim.prompt_lr, "optim.head_lr": config.optim.head_lr,
+                       "prompt.init_std": config.prompt.init_std}.items():
+        if not 0 < value < float("inf"):
+            raise InputError(f"{key} must be > 0 (and finite), got {value}")
+    if not 0 <= config.optim.weight_decay < float("inf"):
+        raise InputError(f"optim.weight_decay must be >= 0, got {config.optim.weight_decay}")
+    if method.nce_clamp is not None and not method.nce_clamp > 0:
+        raise InputError(f"method.nce_clamp must be > 0 nats or null (off), got {method.nce_clamp}")
 
 
 def load_saved(path: Path) -> Config:

@@ -1,6 +1,10 @@
 """Convergence statistics of a dev curve: rows of {"step": t, <metric>: score, ...} in step order.
 
-Shared by the run summary and ``compare``, so both report the same numbers.
+Shared by the run summary and ``compare``, so both report the same numbers. Step 0 (the untrained prompt
+and head, evaluated before training) stays on the curve and in the summary as ``dev_step0``, but no
+statistic here counts it: only states saved by a checkpoint during training can be selected, so the best
+step is the step of the checkpoint that is tested, and a random step-0 head (the bottleneck methods) can
+neither "reach a target before training" nor lift a method's area under the curve.
 """
 
 from __future__ import annotations
@@ -8,8 +12,14 @@ from __future__ import annotations
 from typing import Dict, List, Optional
 
 
+def trained(rows: List[Dict[str, float]]) -> List[Dict[str, float]]:
+    """The evaluations after training started (step > 0); a curve of step 0 alone is returned as it is."""
+    return [row for row in rows if row["step"] > 0] or rows
+
+
 def best_row(rows: List[Dict[str, float]], metric: str) -> Dict[str, float]:
-    """The first row with the highest score (ModelCheckpoint with mode=max keeps the first of equals)."""
+    """The first trained row with the highest score (ModelCheckpoint with mode=max keeps the first of equals)."""
+    rows = trained(rows)
     best = rows[0]
     for row in rows[1:]:
         if row[metric] > best[metric]:
@@ -20,6 +30,7 @@ def best_row(rows: List[Dict[str, float]], metric: str) -> Dict[str, float]:
 def area_under_curve(rows: List[Dict[str, float]], metric: str) -> float:
     """Trapezoidal area under score-vs-step, divided by the steps it spans: the mean score over training
     (1.0 = perfect from the first evaluation). A single row gives its own score."""
+    rows = trained(rows)
     if len(rows) == 1:
         return rows[0][metric]
     area = sum((b["step"] - a["step"]) * (a[metric] + b[metric]) / 2 for a, b in zip(rows, rows[1:]))
@@ -27,10 +38,10 @@ def area_under_curve(rows: List[Dict[str, float]], metric: str) -> float:
 
 
 def steps_to_target(rows: List[Dict[str, float]], metric: str, target: Optional[float]) -> Optional[int]:
-    """The first evaluated step whose score is >= target; None if never (or no target)."""
+    """The first evaluated step after step 0 whose score is >= target; None if never (or no target)."""
     if target is None:
         return None
-    return next((int(row["step"]) for row in rows if row[metric] >= target), None)
+    return next((int(row["step"]) for row in trained(rows) if row[metric] >= target), None)
 
 
 def curve_summary(rows: List[Dict[str, float]], metric: str, target: Optional[float]) -> dict:

@@ -30,8 +30,9 @@ def scaled_dot(a: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
     return (a * c).sum(-1) / math.sqrt(a.shape[-1])
 
 
-def info_nce(positive: torch.Tensor, negatives: torch.Tensor, valid: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """Mean over the batch of -log softmax([s+, s-_1..M])[0].
+def info_nce_per_example(positive: torch.Tensor, negatives: torch.Tensor,
+                         valid: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """(B,) losses -log softmax([s+, s-_1..M])[0], one per example.
 
     positive: (B,) scores; negatives: (B, M) scores; valid: optional (B, M) bool, False drops a negative
     (padding). Computed in at least float32 (bf16 scores are promoted; float64 stays float64).
@@ -41,11 +42,47 @@ def info_nce(positive: torch.Tensor, negatives: torch.Tensor, valid: Optional[to
     if valid is not None:
         negatives = negatives.masked_fill(~valid, float("-inf"))
     logits = torch.cat([positive.to(dtype).unsqueeze(1), negatives], dim=1)  # (B, 1 + M)
-    return -F.log_softmax(logits, dim=1)[:, 0].mean()
+    return -F.log_softmax(logits, dim=1)[:, 0]
 
 
-def gaussian_kl(mu: torch.Tensor, log_sigma: torch.Tensor) -> torch.Tensor:
-    """KL(N(mu, sigma^2) || N(0, I)) = 1/2 sum_k (sigma_k^2 + mu_k^2 - 1 - 2 log sigma_k), batch mean."""
+def clamped_mean(losses: torch.Tensor, clamp: Optional[float] = None) -> torch.Tensor:
+    """Batch mean of per-example losses; ``clamp`` caps each at that many nats, as the reference code does with
+    ``log_softmax(...)[:, 0].clamp(min=-2)``: an example above the cap contributes no gradient."""
+    return (losses if clamp is None else losses.clamp(max=clamp)).mean()
+
+
+def info_nce(positive: torch.Tensor, negatives: torch.Tensor, valid: Optional[torch.Tensor] = None,
+             clamp: Optional[float] = None) -> torch.Tensor:
+    """Mean over the batch of the per-example InfoNCE losses (``clamp``: see ``clamped_mean``)."""
+    return clamped_mean(info_nce_per_example(positive, negatives, valid), clamp)
+
+
+def mi_lower_bound(losses: torch.Tensor, num_negatives: torch.Tensor) -> torch.Tensor:
+    """Batch mean of log(M_i + 1) - L_i in nats, M_i the negatives example i actually used: the InfoNCE
+    estimate of the mutual information (0 = the critic cannot tell the positive from the negatives)."""
+    return (torch.log1p(num_negatives.to(losses.dtype)) - losses).mean()
+
+
+def gaussian_kl_per_dim(mu: torch.Tensor, log_sigma: torch.Tensor) -> torch.Tensor:
+    """(..., k): KL(N(mu_k, sigma_k^2) || N(0, 1)) = 1/2 (sigma_k^2 + mu_k^2 - 1 - 2 log sigma_k) per dimension."""
     dtype = _at_least_float32(mu, log_sigma)
     mu, log_sigma = mu.to(dtype), log_sigma.to(dtype)
-    return 0.5 * (torch.exp(2 * log_sigma) + mu.pow(2) - 1 - 2 * log_sigma).sum(-1).mean()
+    return 0.5 * (torch.exp(2 * log_sigma) + mu.pow(2) - 1 - 2 * log_sigma)
+
+
+KL_REDUCTIONS = ("mean", "sum")
+
+
+def gaussian_kl(mu: torch.Tensor, log_sigma: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """KL(N(mu, sigma^2) || N(0, I)) of a diagonal Gaussian posterior, reduced over the batch and the k latent dims.
+
+    ``mean`` (default, METHOD.md and the reference implementation): the mean over batch and dims, i.e. nats per
+    latent dimension. ``sum``: summed over the k dims, then the batch mean (k times ``mean``): the full KL per
+    example.
+    """
+    per_dim = gaussian_kl_per_dim(mu, log_sigma)
+    if reduction == "mean":
+        return per_dim.mean()
+    if reduction == "sum":
+        return per_dim.sum(-1).mean()
+    raise ValueError(f"KL reduction must be one of {KL_REDUCTIONS}, got {reduction!r}")

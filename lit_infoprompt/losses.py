@@ -1,19 +1,21 @@
 """InfoPrompt's two MI losses and the loss-weight schedule (METHOD.md, "InfoPrompt losses").
 
 Pure functions of tensors; the networks they read (class vectors, bottleneck, context map) live in
-``head.py`` and ``bottleneck.py``. Every InfoNCE term uses ``estimators.info_nce``.
+``head.py`` and ``bottleneck.py``. Every InfoNCE term uses ``estimators.info_nce_per_example``.
 """
 
 from __future__ import annotations
 
+from typing import Optional, Tuple
+
 import torch
 
-from lit_infoprompt.estimators import info_nce, scaled_dot
+from lit_infoprompt.estimators import clamped_mean, info_nce_per_example, scaled_dot
 
 
-def head_loss(prompt: torch.Tensor, class_vectors: torch.Tensor, token_embeds: torch.Tensor,
-              token_mask: torch.Tensor) -> torch.Tensor:
-    """L_head: InfoNCE lower bound on I(P; theta_head).
+def head_nce(prompt: torch.Tensor, class_vectors: torch.Tensor, token_embeds: torch.Tensor,
+             token_mask: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Per-example L_head (B,) and the number of negatives each example used (B,).
 
     Anchor c = mean_k V_k; positive P_bar = mean_j P_j; negatives E[x_i], the frozen embeddings of the
     example's real (non-pad) tokens:
@@ -24,11 +26,13 @@ def head_loss(prompt: torch.Tensor, class_vectors: torch.Tensor, token_embeds: t
     anchor = class_vectors.mean(0)  # (d,)
     positive = scaled_dot(prompt.mean(1), anchor)  # (B,)
     negatives = scaled_dot(token_embeds, anchor)  # (B, T)
-    return info_nce(positive, negatives, valid=token_mask.bool())
+    valid = token_mask.bool()
+    return info_nce_per_example(positive, negatives, valid=valid), valid.sum(1)
 
 
-def representation_loss(u_positive: torch.Tensor, u_negative: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-    """L_rep: InfoNCE lower bound on I(P; Z | X).
+def representation_nce(u_positive: torch.Tensor, u_negative: torch.Tensor,
+                       context: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Per-example L_rep (B,) and the number of negatives each example used (B,).
 
     score(z) = <W_o z + b_o, q>/sqrt d with q the prompt context. The positive is the decoded sample of the
     prompted posterior, the negatives m decoded samples of the same example's prompt-free posterior:
@@ -37,7 +41,18 @@ def representation_loss(u_positive: torch.Tensor, u_negative: torch.Tensor, cont
     """
     positive = scaled_dot(u_positive, context)  # (B,)
     negatives = scaled_dot(u_negative, context.unsqueeze(1))  # (B, m)
-    return info_nce(positive, negatives)
+    count = torch.full_like(positive, negatives.shape[1], dtype=torch.long)
+    return info_nce_per_example(positive, negatives), count
+
+
+def head_loss(prompt, class_vectors, token_embeds, token_mask, clamp: Optional[float] = None) -> torch.Tensor:
+    """L_head: InfoNCE lower bound on I(P; theta_head), the batch mean of ``head_nce``."""
+    return clamped_mean(head_nce(prompt, class_vectors, token_embeds, token_mask)[0], clamp)
+
+
+def representation_loss(u_positive, u_negative, context, clamp: Optional[float] = None) -> torch.Tensor:
+    """L_rep: InfoNCE lower bound on I(P; Z | X), the batch mean of ``representation_nce``."""
+    return clamped_mean(representation_nce(u_positive, u_negative, context)[0], clamp)
 
 
 def mi_weight(step: int, total_steps: int, decay: float) -> float:

@@ -21,9 +21,9 @@ from lit_infoprompt.bottleneck import PromptContext, VariationalBottleneck
 from lit_infoprompt.cache import cache_key, prompt_free_states
 from lit_infoprompt.config import MethodConfig, OptimConfig
 from lit_infoprompt.errors import NonFiniteLoss
-from lit_infoprompt.estimators import gaussian_kl
+from lit_infoprompt.estimators import clamped_mean, gaussian_kl, gaussian_kl_per_dim, mi_lower_bound
 from lit_infoprompt.head import ClassHead
-from lit_infoprompt.losses import head_loss, mi_weight, representation_loss
+from lit_infoprompt.losses import head_nce, mi_weight, representation_nce
 from lit_infoprompt.prompt import InstancePrompt, insert_slots, insertion_points
 
 
@@ -57,6 +57,7 @@ class PromptClassifier(L.LightningModule):
         self.register_buffer("free_cls", torch.empty(0), persistent=False)  # (N, d) h_0,cls per row index
         self.cache_key: Optional[str] = None
         self.last_terms: Dict[str, torch.Tensor] = {}  # detached loss terms of the latest step (DevCurve reads them)
+        self.last_diagnostics: Dict[str, torch.Tensor] = {}  # detached estimator diagnostics of the latest step
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
 
@@ -129,21 +130,32 @@ class PromptClassifier(L.LightningModule):
         return self.classify(self.encode(batch)["r"])["logits"]  # (B, C)
 
     def losses(self, batch: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-        """Every loss term by its log name; the whole method difference is in this function."""
+        """Every loss term by its log name; the whole method difference is in this function. Also keeps the
+        step's estimator diagnostics (detached) in ``last_diagnostics``."""
         enc = self.encode(batch)
         out = self.classify(enc["r"])
         terms = {"loss/ce": F.cross_entropy(out["logits"].float(), batch["labels"])}
+        diagnostics = {}
         m = self.method
         if m.head_weight > 0:
-            terms["mi/head"] = head_loss(enc["prompt"], self.head.vectors, enc["tokens"], batch["attention_mask"])
+            per_example, count = head_nce(enc["prompt"], self.head.vectors, enc["tokens"], batch["attention_mask"])
+            terms["mi/head"] = clamped_mean(per_example, m.nce_clamp)
+            diagnostics["mi_head_nats"] = mi_lower_bound(per_example, count)
         if m.rep_weight > 0 or m.kl_weight > 0:
             mu0, log_sigma0 = self.bottleneck.posterior(self.free_mask[batch["index"]].float())
         if m.rep_weight > 0:
             negatives = self.bottleneck.sample(mu0, log_sigma0, self.num_negatives)  # (B, m, k)
-            terms["mi/rep"] = representation_loss(self.bottleneck.out(out["z"]), self.bottleneck.out(negatives),
-                                                  self.context(enc["prompt"]))
+            per_example, count = representation_nce(self.bottleneck.out(out["z"]), self.bottleneck.out(negatives),
+                                                    self.context(enc["prompt"]))
+            terms["mi/rep"] = clamped_mean(per_example, m.nce_clamp)
+            diagnostics["mi_rep_nats"] = mi_lower_bound(per_example, count)
         if m.kl_weight > 0:
-            terms["kl"] = gaussian_kl(out["mu"], out["log_sigma"]) + gaussian_kl(mu0, log_sigma0)
+            terms["kl"] = (gaussian_kl(out["mu"], out["log_sigma"], m.kl_reduction)
+                           + gaussian_kl(mu0, log_sigma0, m.kl_reduction))
+        if self.bottleneck is not None:
+            diagnostics["kl_dims"] = gaussian_kl_per_dim(out["mu"], out["log_sigma"]).mean(0)  # (k,) prompted
+            diagnostics["sigma"] = out["log_sigma"].exp().mean()
+        self.last_diagnostics = {k: v.detach() for k, v in diagnostics.items()}
         return terms
 
     def total_loss(self, terms: Dict[str, torch.Tensor]) -> torch.Tensor:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import statistics
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
-from lit_infoprompt.compare import check_comparable, fmt, mean_std, parse_sweep, read_run, run_all, sets_prompt_lr
+from lit_infoprompt.compare import (check_comparable, chosen_rates, code_versions, fmt, mean_std, parse_sweep, read_run,
+                                    run_all)
 from lit_infoprompt.config import load_config
 from lit_infoprompt.errors import InputError
 
@@ -54,46 +55,51 @@ def markdown(table: dict, header: str, metric: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def chosen_rates(folder: str, methods: List[str]) -> Dict[str, float]:
-    """Each method's prompt lr chosen on dev by a ``compare`` grid (its summary.json)."""
-    path = Path(folder) / "summary.json"
-    if not path.is_file():
-        raise InputError(f"prompt_lr_from: no comparison at {path} (run `make compare ... LRS=...` first)")
-    choice = json.loads(path.read_text()).get("prompt_lr_choice") or {}
-    missing = [m for m in methods if m not in choice]
-    if missing:
-        raise InputError(f"prompt_lr_from: {path} chose no prompt lr for {', '.join(missing)} (was it run with LRS?)")
-    return {m: choice[m]["chosen"] for m in methods}
-
-
 def robustness(args: List[str]) -> Path:
-    """CLI entry: ``robustness [methods=[...]] [seeds=[...]] [prompt_lr_from=<compare folder>] [key=value ...]``.
-    With ``prompt_lr_from`` each method runs at the prompt lr its ``compare`` grid chose on dev."""
-    source = [a.partition("=")[2] for a in args if a.startswith("prompt_lr_from=")]
-    methods, seeds, _, prompt_lrs, overrides = parse_sweep([a for a in args if not a.startswith("prompt_lr_from=")])
-    if len(prompt_lrs) > 1:
+    """CLI entry: ``robustness [methods=[...]] [seeds=[...]] [prompt_lr_from=<compare folder>]
+    [allow_mixed_versions=true] [key=value ...]``. With ``prompt_lr_from`` each method runs at the prompt lr
+    its ``compare`` grid chose on dev."""
+    sweep = parse_sweep(args)
+    methods, seeds, overrides, source = sweep.methods, sweep.seeds, sweep.overrides, sweep.prompt_lr_from
+    if len(sweep.prompt_lrs) > 1:
         raise InputError("robustness runs one prompt learning rate per method (optim.prompt_lr=... or "
                          "prompt_lr_from=<compare folder>), not a grid")
     config = load_config([*overrides, f"method={methods[0]}"])  # fails early on a bad override
-    if source and (prompt_lrs[0] is not None or sets_prompt_lr(overrides)):
-        raise InputError("give the prompt learning rate either as prompt_lr_from or as optim.prompt_lr, not both")
-    rates = chosen_rates(source[0], methods) if source else \
-        {m: prompt_lrs[0] if prompt_lrs[0] is not None else config.optim.prompt_lr for m in methods}
+    rates = chosen_rates(source, methods) if source else \
+        {m: sweep.prompt_lrs[0] if sweep.prompt_lrs[0] is not None else config.optim.prompt_lr for m in methods}
     loaded: dict = {}  # one backbone for the whole sweep
     run_dirs = [d for init in INITS for m in methods
                 for d in run_all([*overrides, f"prompt.init={init}"], [m], seeds, [rates[m]], loaded)]
+    return write_robustness(run_dirs, methods, Path(config.out_dir) / "robustness", source, sweep.allow_mixed_versions,
+                            name=sweep.name)
+
+
+def write_robustness(run_dirs: List[Path], methods: List[str], root: Path, source: Optional[str] = None,
+                     allow_mixed_versions: bool = False, name: Optional[str] = None) -> Path:
+    """The spread table of ``run_dirs`` in ``root/<task>-<split>`` (or ``root/<name>``), with its ``spec.json``."""
     runs = [read_run(d) for d in run_dirs]
-    check_comparable(runs, may_differ=("prompt.init", "optim.prompt_lr") if source else ("prompt.init",))
+    check_comparable(runs, may_differ=("prompt.init", "optim.prompt_lr") if source else ("prompt.init",),
+                     allow_mixed_versions=allow_mixed_versions)
     metric = next(k for k in runs[0]["summary"] if k.startswith("test_"))
     table = spread(runs, methods, metric)
     first = runs[0]["summary"]
     split = Path(run_dirs[0]).parents[2].name
-    lrs = ", ".join(f"{m} {rates[m]:g}" for m in methods)
-    header = (f"{first['task']} {split}, backbone {Path(first['backbone']).name}, seeds {sorted(set(seeds))}, "
-              f"{config.trainer.max_steps} steps, prompt lr {lrs}" + (f" (chosen on dev in {source[0]})" if source else ""))
-    out = Path(config.out_dir) / "robustness" / f"{config.task.name}-{split}"
+    rates = {m: sorted({r["config"]["optim"]["prompt_lr"] for r in runs if r["summary"]["method"] == m}) for m in methods}
+    lrs = ", ".join(f"{m} {', '.join(f'{lr:g}' for lr in rates[m])}" for m in methods)
+    seeds = sorted({r["summary"]["seed"] for r in runs})
+    steps = runs[0]["config"]["trainer"]["max_steps"]
+    header = (f"{first['task']} {split}, backbone {Path(first['backbone']).name}, seeds {seeds}, {steps} steps, "
+              f"prompt lr {lrs}" + (f" (chosen on dev in {Path(source).name})" if source else ""))
+    out = root / (name or f"{first['task']}-{split}")
     out.mkdir(parents=True, exist_ok=True)
-    (out / "summary.md").write_text(markdown(table, header, metric))
-    (out / "summary.json").write_text(json.dumps({"header": header, "metric": metric, "methods": table}, indent=2) + "\n")
+    versions = code_versions(runs)
+    text = markdown(table, header, metric) + "\nCode: " + "; ".join(
+        f"{v['describe']} ({v['runs']} runs)" for v in versions.values()) + "\n"
+    (out / "summary.md").write_text(text)
+    (out / "summary.json").write_text(json.dumps({"header": header, "task": first["task"], "metric": metric,
+                                                  "methods": table, "code_versions": versions}, indent=2) + "\n")
     (out / "runs.txt").write_text("".join(f"{d}\n" for d in run_dirs))
+    spec = {"kind": "robustness", "methods": methods, "rates_from": source and Path(source).name,
+            "allow_mixed_versions": allow_mixed_versions, "runs": [str(d) for d in run_dirs]}
+    (out / "spec.json").write_text(json.dumps(spec, indent=2) + "\n")
     return out

@@ -10,6 +10,7 @@ import logging
 import os
 import time
 import warnings
+from dataclasses import asdict
 from pathlib import Path
 
 import lightning as L
@@ -19,7 +20,7 @@ from lightning.pytorch.loggers import CSVLogger
 from omegaconf import OmegaConf
 
 from lit_infoprompt.backbone import Backbone, load_backbone
-from lit_infoprompt.callbacks import DevCurve
+from lit_infoprompt.callbacks import DevCurve, RngState
 from lit_infoprompt.checkpointing import AtomicCheckpointIO
 from lit_infoprompt.config import Config, load_saved
 from lit_infoprompt.convergence import curve_summary
@@ -29,6 +30,7 @@ from lit_infoprompt.head import ClassHead, verbalizer_init
 from lit_infoprompt.metrics import build_metrics
 from lit_infoprompt.module import PromptClassifier
 from lit_infoprompt.prompt import build_prompt, initial_prompt
+from lit_infoprompt.provenance import code_version
 from lit_infoprompt.rundir import new_run_dir, write_json, write_start
 from lit_infoprompt.templates import label_word_ids
 from lit_infoprompt.tracking import finish_wandb, wandb_logger
@@ -106,6 +108,7 @@ def claim_run_dir(config: Config, split: dict) -> Path:
     inherited = os.environ.get(RUN_DIR_ENV)
     if inherited and os.environ.get("LOCAL_RANK", "0") != "0":
         return Path(inherited)
+    config.code = code_version()
     run_dir = new_run_dir(config, split)
     write_start(run_dir, config, split)
     os.environ[RUN_DIR_ENV] = str(run_dir)
@@ -143,7 +146,8 @@ def run(config: Config, backbone: Backbone = None, tokenizer=None) -> dict:
     loggers = [CSVLogger(save_dir=str(run_dir), name="", version="")]
     if config.logger == "wandb":
         loggers += [logger for logger in [wandb_logger(config, run_dir, split)] if logger is not None]
-    trainer = make_trainer(config, run_dir, [curve, checkpoint, latest], loggers)  # curve first: its row is saved
+    callbacks = [curve, RngState(), checkpoint, latest]  # curve first: its row is saved with the checkpoint
+    trainer = make_trainer(config, run_dir, callbacks, loggers)
     if last is None:
         trainer.validate(module, datamodule=datamodule, verbose=False)  # step 0: the zero-shot verbalizer
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if last else None)
@@ -152,6 +156,9 @@ def run(config: Config, backbone: Backbone = None, tokenizer=None) -> dict:
     test = trainer.test(module, datamodule=datamodule, ckpt_path=checkpoint.best_model_path, verbose=False)[0]
     summary = summarize(config, module, split, curve, test, trainer.global_step, time.perf_counter() - started)
     summary["run_dir"] = str(run_dir)
+    if resume_dir is not None and code_version().code_hash != config.code.code_hash:
+        log.warning("resumed %s with other code (%s) than it started with", run_dir, code_version().code_hash)
+        summary["code_resumed_with"] = asdict(code_version())
     if trainer.is_global_zero:
         write_json(run_dir / "summary.json", summary)
     finish_wandb(loggers, summary)
@@ -178,5 +185,5 @@ def summarize(config: Config, module: PromptClassifier, split: dict, curve: DevC
         **{f"test_{name}": test[f"test/{name}"] for name in config.task.metrics},
         "steps": steps, "seconds": round(seconds, 2), "train_seconds": round(curve.seconds(), 2),
         "split_checksum": split["checksum"], "params": module.parameter_counts(),
-        "sizes": {"train": len(split["train_ids"]), "dev": len(split["dev_ids"])},
+        "sizes": {"train": len(split["train_ids"]), "dev": len(split["dev_ids"])}, "code": asdict(config.code),
     }

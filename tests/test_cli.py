@@ -11,11 +11,17 @@ import yaml
 from conftest import tiny_overrides
 
 
-def main_in_process(capsys, *args):
-    """(exit status, last stderr line) of the CLI's main(), without a subprocess."""
+def main_stderr(capsys, *args):
+    """(exit status, all stderr lines) of the CLI's main(), without a subprocess."""
     from lit_infoprompt.__main__ import main
     status = main(list(args))
-    return status, capsys.readouterr().err.strip().splitlines()[-1]
+    return status, capsys.readouterr().err.strip().splitlines()
+
+
+def main_in_process(capsys, *args):
+    """(exit status, last stderr line) of the CLI's main(), without a subprocess."""
+    status, lines = main_stderr(capsys, *args)
+    return status, lines[-1]
 
 
 def cli(*args):
@@ -102,3 +108,50 @@ def test_bad_task_settings_exit_2(roberta_dir, tmp_path, capsys, extra, message)
     status, last = main_in_process(capsys, "train", *tiny_overrides(roberta_dir, tmp_path / "runs", *extra))
     assert status == 2 and last.startswith(message)
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("extra, key, value", [
+    ("method.decay=3", "method.decay", "3"),  # w(t) < 0 would maximise the MI terms
+    ("method.decay=-0.1", "method.decay", "-0.1"),
+    ("optim.prompt_lr=0", "optim.prompt_lr", "0"),
+    ("optim.head_lr=-1e-3", "optim.head_lr", "-0.001"),
+    ("optim.weight_decay=-0.1", "optim.weight_decay", "-0.1"),
+    ("prompt.init_std=0", "prompt.init_std", "0"),
+    ("method.nce_clamp=0", "method.nce_clamp", "0"),
+])
+def test_out_of_range_value_is_one_line_naming_key_and_value(roberta_dir, tmp_path, capsys, extra, key, value):
+    status, lines = main_stderr(capsys, "train", *tiny_overrides(roberta_dir, tmp_path / "runs", extra))
+    assert status == 2 and len(lines) == 1, lines
+    assert lines[0].startswith("error: ") and key in lines[0] and value in lines[0]
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("extra, start", [
+    ("seed=abc", "error: bad value for 'seed' in the command line: Value 'abc' of type 'str' could not be "
+                 "converted to Integer"),
+    ("model.dropout=maybe", "error: bad value for 'model.dropout' in the command line: Value 'maybe' is not"),
+    ("task.labels=5", "error: bad value for 'task.labels' in the command line:"),
+    ("prompt=3", "error: bad value for 'prompt' in the command line:"),  # OmegaConf gives no full_key here
+    ("seed=${oops}", "error: bad value in the config: Interpolation key 'oops' not found"),
+], ids=["seed=abc", "model.dropout=maybe", "task.labels=5", "prompt=3", "interpolation"])
+def test_bad_typed_value_is_exactly_one_line(roberta_dir, tmp_path, capsys, extra, start):
+    status, lines = main_stderr(capsys, "train", *tiny_overrides(roberta_dir, tmp_path / "runs", extra))
+    assert status == 2 and len(lines) == 1, lines
+    assert lines[0].startswith(start) and "full_key" not in lines[0] and "None" not in lines[0]
+    assert not (tmp_path / "runs").exists()
+
+
+def test_unknown_command_is_named_before_the_usage(capsys):
+    status, lines = main_stderr(capsys, "trian")
+    assert status == 2
+    assert lines[0] == "error: unknown command 'trian'" and lines[1].startswith("usage: ")
+
+
+def test_help_and_no_arguments_print_the_usage(capsys):
+    from lit_infoprompt.__main__ import main
+    assert main(["--help"]) == 0 and main(["-h"]) == 0
+    out = capsys.readouterr()
+    assert out.out.startswith("usage: ") and not out.err
+    assert main([]) == 2  # no command: the usage on stdout, status 2, no error line
+    out = capsys.readouterr()
+    assert out.out.startswith("usage: ") and not out.err

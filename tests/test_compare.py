@@ -16,7 +16,7 @@ def test_compare_runs_reuses_and_writes_the_comparison(roberta_dir, tmp_path):
     args = tiny_overrides(roberta_dir, tmp_path / "runs", "trainer.max_steps=4", "trainer.val_every=2")
     out = compare([*args, "methods=[prompt_tuning,infoprompt_head]", "seeds=[13,21]"])
     assert out == tmp_path / "runs/compare/cb-4shot"
-    assert {p.name for p in out.iterdir()} == {"curves.png", "summary.md", "summary.json", "runs.txt"}
+    assert {p.name for p in out.iterdir()} == {"curves.png", "summary.md", "summary.json", "runs.txt", "spec.json"}
     runs = out.joinpath("runs.txt").read_text().split()
     assert len(runs) == 4 and len(set(runs)) == 4
     summary = json.loads((out / "summary.json").read_text())
@@ -50,20 +50,40 @@ def fake_run(root, method, seed, test_acc, curve, **config_changes):
 
 
 def test_aggregate_by_hand(tmp_path):
+    dirs = [fake_run(tmp_path, "prompt_tuning", 13, 0.50, [(0, 0.9), (10, 0.6), (20, 0.6)]),
+            fake_run(tmp_path, "prompt_tuning", 21, 0.60, [(0, 0.2), (10, 0.4), (20, 0.8)]),
+            fake_run(tmp_path, "infoprompt", 13, 0.55, [(0, 0.2), (10, 0.7), (20, 0.7)]),
+            fake_run(tmp_path, "infoprompt", 21, 0.70, [(0, 0.2), (10, 0.5), (20, 0.8)])]
+    result = write_comparison(dirs, ["prompt_tuning", "infoprompt"], tmp_path / "out", 0.7)
+    base, info = result["methods"]["prompt_tuning"], result["methods"]["infoprompt"]
+    assert base["test_acc"]["mean"] == pytest.approx(0.55) and base["test_acc"]["std"] == pytest.approx(0.0707107, 1e-5)
+    assert info["steps_to_target"] == {"mean": 15.0, "std": pytest.approx(7.0710678), "n": 2, "reached": 2, "of": 2,
+                                       "median_all": 15.0}
+    # seed 13's baseline never reaches 0.7 after training (its step-0 score 0.9 does not count)
+    assert base["steps_to_target"]["reached"] == 1 and base["steps_to_target"]["median_all"] is None
+    assert base["best_dev"]["mean"] == pytest.approx(0.7)  # 0.6 and 0.8: step 0 is not selectable
+    # AUC from the first trained evaluation: seed 13 0.6; seed 21 (0.4 + 0.8) / 2 = 0.6
+    assert base["dev_auc"]["mean"] == pytest.approx(0.6)
+    paired = result["paired_vs_prompt_tuning"]["infoprompt"]
+    assert paired["differences"] == pytest.approx([0.05, 0.10])
+
+
+def test_the_default_target_is_pooled_over_the_methods(tmp_path):
+    # best dev after training: baseline 0.6 and 0.8, infoprompt 0.7 and 0.8 -> pooled quartiles 0.675, 0.75, 0.8
     dirs = [fake_run(tmp_path, "prompt_tuning", 13, 0.50, [(0, 0.2), (10, 0.6), (20, 0.6)]),
             fake_run(tmp_path, "prompt_tuning", 21, 0.60, [(0, 0.2), (10, 0.4), (20, 0.8)]),
             fake_run(tmp_path, "infoprompt", 13, 0.55, [(0, 0.2), (10, 0.7), (20, 0.7)]),
             fake_run(tmp_path, "infoprompt", 21, 0.70, [(0, 0.2), (10, 0.5), (20, 0.8)])]
     result = write_comparison(dirs, ["prompt_tuning", "infoprompt"], tmp_path / "out", None)
-    assert result["target_dev"] == pytest.approx(0.7)  # the baseline's mean best dev: (0.6 + 0.8) / 2
-    base, info = result["methods"]["prompt_tuning"], result["methods"]["infoprompt"]
-    assert base["test_acc"]["mean"] == pytest.approx(0.55) and base["test_acc"]["std"] == pytest.approx(0.0707107, 1e-5)
-    assert info["steps_to_target"] == {"mean": 15.0, "std": pytest.approx(7.0710678), "n": 2, "reached": 2, "of": 2}
-    assert base["steps_to_target"]["reached"] == 1  # seed 13's baseline never reaches 0.7
-    # AUC of baseline seed 13: (10*0.4 + 10*0.6) / 20 = 0.5; seed 21: (10*0.3 + 10*0.6) / 20 = 0.45
-    assert base["dev_auc"]["mean"] == pytest.approx(0.475)
-    paired = result["paired_vs_prompt_tuning"]["infoprompt"]
-    assert paired["differences"] == pytest.approx([0.05, 0.10])
+    assert result["target_dev"] == pytest.approx(0.75)  # not the baseline's own mean best dev (0.7)
+    assert list(result["thresholds"].values()) == pytest.approx([0.675, 0.75, 0.8])
+    info = result["methods"]["infoprompt"]["steps_to_thresholds"]
+    assert [(t["reached"], t["median_all"]) for t in info] == [(2, 15.0), (1, None), (1, None)]
+    # swapping the methods' roles leaves the target where it is: it favours neither
+    swapped = write_comparison(dirs, ["infoprompt", "prompt_tuning"], tmp_path / "out2", None)
+    assert swapped["target_dev"] == pytest.approx(result["target_dev"])
+    text = (tmp_path / "out" / "summary.md").read_text()
+    assert "median of the best dev scores of all runs of all methods" in text
 
 
 def test_paired_t_test_matches_scipy_and_handles_ties():
@@ -149,11 +169,12 @@ def test_prompt_lr_is_chosen_on_dev_scores_only(tmp_path):
         return [fake_run(tmp_path, method, seed, test, curve, optim__prompt_lr=lr)
                 for seed, test, curve in zip((13, 21), tests, curves)]
     # prompt_tuning: 1e-3 has the better dev (mean best 0.7 vs 0.6) but the worse test: 1e-3 must win.
-    # infoprompt: equal mean best dev (0.8); 1e-2 has the higher dev AUC, so it wins the tie.
+    # infoprompt: equal mean best dev (0.8); 1e-2 has the higher dev AUC (0.8 vs 0.7), so it wins the tie;
+    # 1e-3's step-0 score 0.9 counts in neither the best dev nor the AUC.
     dirs = (runs("prompt_tuning", 1e-3, (0.40, 0.50), ([(0, 0.2), (10, 0.7)], [(0, 0.2), (10, 0.7)]))
             + runs("prompt_tuning", 1e-2, (0.90, 0.90), ([(0, 0.2), (10, 0.6)], [(0, 0.2), (10, 0.6)]))
-            + runs("infoprompt", 1e-3, (0.60, 0.60), ([(0, 0.2), (10, 0.8)], [(0, 0.2), (10, 0.8)]))
-            + runs("infoprompt", 1e-2, (0.70, 0.80), ([(0, 0.6), (10, 0.8)], [(0, 0.6), (10, 0.8)])))
+            + runs("infoprompt", 1e-3, (0.60, 0.60), ([(0, 0.9), (10, 0.6), (20, 0.8)], [(0, 0.9), (10, 0.6), (20, 0.8)]))
+            + runs("infoprompt", 1e-2, (0.70, 0.80), ([(0, 0.2), (10, 0.8), (20, 0.8)], [(0, 0.2), (10, 0.8), (20, 0.8)])))
     result = write_comparison(dirs, ["prompt_tuning", "infoprompt"], tmp_path / "out", None, lr_grid=True)
     choice = result["prompt_lr_choice"]
     assert choice["prompt_tuning"]["chosen"] == 1e-3 and choice["infoprompt"]["chosen"] == 1e-2
@@ -181,7 +202,9 @@ def test_a_grid_run_on_other_seeds_is_refused(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["prompt_lrs=[1e-3,x]"], "expected a list of numbers"),
     (["prompt_lrs=[0,1e-3]"], "must be positive"),
-    (["prompt_lrs=[1e-3,1e-2]", "optim.prompt_lr=0.1"], "not both"),
+    (["prompt_lrs=[1e-3,1e-2]", "optim.prompt_lr=0.1"], "one way"),
+    (["prompt_lr_from=runs/compare/x", "optim.prompt_lr=0.1"], "one way"),
+    (["allow_mixed_versions=maybe"], "expected true or false"),
 ])
 def test_bad_prompt_lr_grids_are_refused(args, message):
     with pytest.raises(InputError, match=message):
@@ -224,3 +247,30 @@ def test_robustness_spread_and_verdict_by_hand():
     assert "| prompt_tuning | 0.6000 ± 0.1414 | 0.7000 ± 0.1414 | 0.0707 | 0.6500 ± 0.1291 |" in text
     assert "`infoprompt` vs `prompt_tuning`: std of the per-initialisation means 0.0000 vs 0.0707" in text
     assert ": less spread over initialisations" in text and "lowest initialisation mean 0.6100 vs 0.6000" in text
+
+
+def test_runs_of_different_code_versions_are_refused_unless_allowed(tmp_path):
+    dirs = [fake_run(tmp_path, "prompt_tuning", 13, 0.5, [(0, 0.2), (10, 0.6)], code__code_hash="aaaa"),
+            fake_run(tmp_path, "infoprompt", 13, 0.6, [(0, 0.2), (10, 0.7)], code__code_hash="bbbb")]
+    with pytest.raises(InputError, match="made by 2 code versions .*allow_mixed_versions=true"):
+        write_comparison(dirs, ["prompt_tuning", "infoprompt"], tmp_path / "out", None)
+    result = write_comparison(dirs, ["prompt_tuning", "infoprompt"], tmp_path / "out", None, allow_mixed_versions=True)
+    assert set(result["code_versions"]) == {"aaaa", "bbbb"}
+    assert "mixed code versions, aggregated with allow_mixed_versions=true" in (tmp_path / "out/summary.md").read_text()
+    same = [fake_run(tmp_path / "same", m, 13, 0.5, [(0, 0.2), (10, 0.6)], code__code_hash="aaaa")
+            for m in ("prompt_tuning", "infoprompt")]
+    text = (write_comparison(same, ["prompt_tuning", "infoprompt"], tmp_path / "same_out", None) and
+            (tmp_path / "same_out/summary.md").read_text())
+    assert "code aaaa (2 runs)" in text and "mixed" not in text
+
+
+def test_a_compare_run_records_its_code_version(roberta_dir, tmp_path):
+    from lit_infoprompt.provenance import code_hash
+
+    args = tiny_overrides(roberta_dir, tmp_path / "runs", "trainer.max_steps=2", "trainer.val_every=2")
+    out = compare([*args, "methods=[prompt_tuning]", "seeds=[13]"])
+    run_dir = Path(out.joinpath("runs.txt").read_text().split()[0])
+    saved = load_saved(run_dir / "config.yaml")
+    assert saved.code.code_hash == code_hash() and saved.code.commit
+    assert json.loads((run_dir / "summary.json").read_text())["code"]["code_hash"] == code_hash()
+    assert list(json.loads((out / "summary.json").read_text())["code_versions"]) == [code_hash()]

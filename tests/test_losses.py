@@ -4,7 +4,8 @@ import math
 
 import torch
 
-from lit_infoprompt.estimators import gaussian_kl, info_nce, scaled_dot
+from lit_infoprompt.estimators import (gaussian_kl, gaussian_kl_per_dim, info_nce, info_nce_per_example,
+                                       mi_lower_bound, scaled_dot)
 from lit_infoprompt.losses import head_loss, mi_weight, representation_loss
 
 
@@ -40,11 +41,46 @@ def test_representation_loss_by_hand():
     assert math.isclose(representation_loss(u_pos, u_neg, q).item(), nce(1, [0, -1, 3]), rel_tol=1e-6)
 
 
-def test_gaussian_kl_by_hand():
+def test_gaussian_kl_is_the_mean_over_batch_and_latent_dims_by_default():
     assert gaussian_kl(torch.zeros(3, 2), torch.zeros(3, 2)).item() == 0
-    # mu = (1, 0), sigma = (1, e): 0.5 * [(1 + 1 - 1 - 0) + (e^2 + 0 - 1 - 2)]
-    kl = gaussian_kl(torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]]))
-    assert math.isclose(kl.item(), 0.5 * (1 + math.e ** 2 - 3), rel_tol=1e-6)
+    # mu = (1, 0), sigma = (1, e): per dim 0.5 * (1 + 1 - 1 - 0) = 0.5 and 0.5 * (e^2 + 0 - 1 - 2)
+    mu, log_sigma = torch.tensor([[1.0, 0.0], [0.0, 0.0]]), torch.tensor([[0.0, 1.0], [0.0, 0.0]])
+    dims = [0.5, 0.5 * (math.e ** 2 - 3)]  # example 1; example 2 is the prior (0, 0)
+    assert math.isclose(gaussian_kl(mu, log_sigma).item(), sum(dims) / 4, rel_tol=1e-6)  # reference scale
+    assert math.isclose(gaussian_kl(mu, log_sigma, "sum").item(), sum(dims) / 2, rel_tol=1e-6)  # k x larger
+    assert torch.allclose(gaussian_kl_per_dim(mu, log_sigma)[0], torch.tensor(dims))
+
+
+def test_kl_reduction_reaches_the_module_loss(tiny_config, tokenizer):
+    from test_infoprompt import make
+
+    torch.manual_seed(0)
+    module, _, batch = make(tiny_config, tokenizer, "method=prompt_tuning_bottleneck", "method.bottleneck_dim=8")
+    torch.manual_seed(1)
+    mean = module.losses(batch)["kl"]
+    module.method.kl_reduction = "sum"
+    torch.manual_seed(1)
+    assert torch.allclose(module.losses(batch)["kl"], 8 * mean)
+
+
+def test_info_nce_clamp_caps_each_example_and_stops_its_gradient():
+    positive = torch.tensor([0.0, 0.0], requires_grad=True)
+    negatives = torch.tensor([[5.0, 5.0], [-5.0, -5.0]])  # example 1: loss ~ 5.7 nats, example 2: ~ 0.013
+    losses = [nce(0, [5, 5]), nce(0, [-5, -5])]
+    loss = info_nce(positive, negatives, clamp=2.0)
+    assert math.isclose(loss.item(), (2.0 + losses[1]) / 2, rel_tol=1e-6)
+    loss.backward()
+    assert positive.grad[0] == 0 and positive.grad[1] != 0
+    assert math.isclose(info_nce(positive, negatives).item(), sum(losses) / 2, rel_tol=1e-6)
+
+
+def test_mi_lower_bound_is_log_m_plus_one_minus_the_loss():
+    # a critic that cannot tell the positive from its M negatives scores L = log(M + 1): 0 nats
+    per_example = info_nce_per_example(torch.zeros(2), torch.zeros(2, 4), valid=torch.tensor([[True] * 4, [True, True, False, False]]))
+    assert torch.allclose(mi_lower_bound(per_example, torch.tensor([4, 2])), torch.tensor(0.0), atol=1e-6)
+    per_example = info_nce_per_example(torch.tensor([10.0]), torch.zeros(1, 3))
+    assert math.isclose(mi_lower_bound(per_example, torch.tensor([3])).item(), math.log(4) - nce(10, [0, 0, 0]),
+                        rel_tol=1e-6)
 
 
 def test_scaled_dot_and_weight_schedule():
