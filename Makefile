@@ -74,7 +74,7 @@ compare: env
 		$(if $(LR_FROM),prompt_lr_from=$(LR_FROM)) $(if $(ALLOW_MIXED),allow_mixed_versions=true)
 
 test: env
-	$(PY) -m pytest -q
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q
 
 bench: env
 	$(PY) benchmarks/bench.py --model $(BENCH_MODEL) --data-dir $(BENCH_DATA) --batch-size 8 \

@@ -364,8 +364,14 @@ def markdown(result: dict, header: str, methods: List[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def listed(run_dirs: List[Path], relative_to: Optional[Path]) -> List[str]:
+    """Run directories as runs.txt and spec.json list them: as given, or relative to an archive root."""
+    return [str(Path(d).relative_to(relative_to)) if relative_to else str(d) for d in run_dirs]
+
+
 def write_comparison(run_dirs: List[Path], methods: List[str], out: Path, target: Optional[float],
-                     lr_grid: bool = False, allow_mixed_versions: bool = False, rates_from: Optional[str] = None) -> dict:
+                     lr_grid: bool = False, allow_mixed_versions: bool = False, rates_from: Optional[str] = None,
+                     relative_to: Optional[Path] = None) -> dict:
     """The comparison of ``run_dirs``; with ``lr_grid`` each method's runs at its dev-chosen prompt lr; with
     ``rates_from`` (a comparison folder whose grid chose each method's rate) the methods' rates may differ.
     Also writes ``spec.json``, what ``report`` needs to compute this comparison again from the run directories."""
@@ -395,10 +401,10 @@ def write_comparison(run_dirs: List[Path], methods: List[str], out: Path, target
     (out / "summary.md").write_text(markdown(result, header, methods))
     (out / "summary.json").write_text(json.dumps({"header": header, "task": first["task"], **result}, indent=2,
                                                  default=str) + "\n")
-    (out / "runs.txt").write_text("".join(f"{d}\n" for d in run_dirs))
+    (out / "runs.txt").write_text("".join(f"{d}\n" for d in listed(run_dirs, relative_to)))
     spec = {"kind": "compare", "methods": methods, "target": target, "lr_grid": lr_grid,
             "allow_mixed_versions": allow_mixed_versions, "rates_from": rates_from and Path(rates_from).name,
-            "runs": [str(d) for d in run_dirs]}
+            "runs": listed(run_dirs, relative_to)}
     (out / "spec.json").write_text(json.dumps(spec, indent=2) + "\n")
     return result
 

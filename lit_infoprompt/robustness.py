@@ -13,8 +13,8 @@ import statistics
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from lit_infoprompt.compare import (check_comparable, chosen_rates, code_versions, fmt, mean_std, parse_sweep, read_run,
-                                    run_all)
+from lit_infoprompt.compare import (check_comparable, chosen_rates, code_versions, fmt, listed, mean_std, parse_sweep,
+                                    read_run, run_all)
 from lit_infoprompt.config import load_config
 from lit_infoprompt.errors import InputError
 
@@ -75,7 +75,8 @@ def robustness(args: List[str]) -> Path:
 
 
 def write_robustness(run_dirs: List[Path], methods: List[str], root: Path, source: Optional[str] = None,
-                     allow_mixed_versions: bool = False, name: Optional[str] = None) -> Path:
+                     allow_mixed_versions: bool = False, name: Optional[str] = None,
+                     relative_to: Optional[Path] = None) -> Path:
     """The spread table of ``run_dirs`` in ``root/<task>-<split>`` (or ``root/<name>``), with its ``spec.json``."""
     runs = [read_run(d) for d in run_dirs]
     check_comparable(runs, may_differ=("prompt.init", "optim.prompt_lr") if source else ("prompt.init",),
@@ -98,8 +99,8 @@ def write_robustness(run_dirs: List[Path], methods: List[str], root: Path, sourc
     (out / "summary.md").write_text(text)
     (out / "summary.json").write_text(json.dumps({"header": header, "task": first["task"], "metric": metric,
                                                   "methods": table, "code_versions": versions}, indent=2) + "\n")
-    (out / "runs.txt").write_text("".join(f"{d}\n" for d in run_dirs))
+    (out / "runs.txt").write_text("".join(f"{d}\n" for d in listed(run_dirs, relative_to)))
     spec = {"kind": "robustness", "methods": methods, "rates_from": source and Path(source).name,
-            "allow_mixed_versions": allow_mixed_versions, "runs": [str(d) for d in run_dirs]}
+            "allow_mixed_versions": allow_mixed_versions, "runs": listed(run_dirs, relative_to)}
     (out / "spec.json").write_text(json.dumps(spec, indent=2) + "\n")
     return out

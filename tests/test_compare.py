@@ -135,10 +135,24 @@ def test_robustness_and_report_from_runs_on_disk(roberta_dir, tmp_path, monkeypa
     text = path.read_text()
     assert "## cb 4-shot" in text and "`infoprompt_head` vs `prompt_tuning`" in text
     assert "## Robustness to prompt initialisation" in text and "## Runs in this report" in text
-    assert (tmp_path / "docs/results/cb-4shot.png").is_file()
-    assert all(line.strip("- `") in text for line in (out / "runs.txt").read_text().split())
+    archive = tmp_path / "docs/results"
+    assert (archive / "compare/cb-4shot/curves.png").is_file() and "(results/compare/cb-4shot/curves.png)" in text
+    for line in (out / "runs.txt").read_text().split():  # every run's small files are archived, none of its checkpoints
+        archived = archive / "runs" / Path(line).relative_to(tmp_path / "runs")
+        assert {p.name for p in archived.iterdir()} == {"config.yaml", "split.json", "curve.csv", "summary.json"}
+        assert f"`{archived.relative_to(archive)}`" in text
     assert "- wic: not run." in text and "- cb: no runs of infoprompt," in text
     assert "robustness to the prompt initialisation" not in text.split("Missing:")[1].split("##")[0]
+    # a fresh clone has the archive but no runs/: the report comes out the same, and compare reuses archived runs
+    import shutil
+    shutil.rmtree(tmp_path / "runs")
+    assert report(str(tmp_path / "runs"), str(tmp_path / "docs/RESULTS.md")).read_text() == text
+    loads.clear()
+    again = compare([*args, f"archive={archive}", "methods=[prompt_tuning,infoprompt_head]", "seeds=[13,21]",
+                     "prompt_lrs=[1e-3,1e-2]"])
+    assert not loads and not (tmp_path / "runs/cb").exists()  # nothing trained
+    assert json.loads((again / "summary.json").read_text())["prompt_lr_choice"] == \
+        json.loads((archive / "compare/cb-4shot/summary.json").read_text())["prompt_lr_choice"]
 
 
 def test_robustness_refuses_a_comparison_without_a_grid(roberta_dir, tmp_path):
