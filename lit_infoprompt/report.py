@@ -45,7 +45,10 @@ seed (SemEval: 256 + 256 examples stratified by class frequency, the paper's bud
 validation set (SemEval: the official test set). Each run trains for the steps its section states, is evaluated
 on dev every 50 steps and is tested once with the checkpoint of its best dev evaluation. Prompt tuning's and
 InfoPrompt's prompt learning rates were chosen on dev from a grid shared by both; InfoPrompt's ablations run at
-InfoPrompt's chosen rate. Test scores played no part in any choice.
+InfoPrompt's chosen rate. Test scores played no part in any choice. The wall-clock panels of the plots compare
+runs made under different machine load (two sweeps shared the 2 cores, with tests running beside them): they
+are no speed comparison; `make bench`, which times the methods interleaved in one process, gives the cost per
+step (InfoPrompt / prompt tuning 1.008–1.023 on this machine).
 
 ## What changed against the previous report, and why
 
