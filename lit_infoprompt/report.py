@@ -164,12 +164,16 @@ def verdict(summary: dict) -> List[str]:
 
 def glance(summaries: List[dict]) -> List[str]:
     """One row per comparison: InfoPrompt against the baseline at a glance."""
-    rows = []
+    rows, shown = [], set()
     for s in summaries:
         methods = list(s["methods"])
         if "infoprompt" not in methods or methods[0] != "prompt_tuning":
             continue
         test = s["paired_vs_prompt_tuning"]["infoprompt"]
+        same = (s["header"].split(",")[0], tuple(test["seeds"]), tuple(test["differences"]))
+        if same in shown:  # an ablation comparison holds the same two arms: one row is enough
+            continue
+        shown.add(same)
         base, info, key = s["methods"]["prompt_tuning"], s["methods"]["infoprompt"], s["test_metric"]
         p = "n/a" if test["t_test_p"] is None else f"{test['t_test_p']:.3f}"
         rows.append(f"| {s['header'].split(',')[0]} | {len(test['seeds'])} | {key.removeprefix('test_')} | "
