@@ -24,6 +24,7 @@ from typing import Dict, List, Optional, Sequence
 
 from omegaconf import OmegaConf
 
+from lit_infoprompt.bottleneck import ACTIVE_DIM_NATS
 from lit_infoprompt.config import Config, load_config, load_saved
 from lit_infoprompt.convergence import area_under_curve, best_row, steps_to_target
 from lit_infoprompt.errors import InputError
@@ -123,13 +124,22 @@ def code_versions(runs: List[dict]) -> Dict[str, dict]:
     return versions
 
 
+def versions_text(versions: Dict[str, dict]) -> str:
+    """'<commit> (clean), code <hash> (10 runs); ...' for summary.md and error messages."""
+    return "; ".join(f"{v['describe']} ({v['runs']} runs)" for v in versions.values())
+
+
+def prompt_lrs(runs: List[dict]) -> List[float]:
+    """The distinct prompt learning rates of the runs, ascending."""
+    return sorted({r["config"]["optim"]["prompt_lr"] for r in runs})
+
+
 def check_comparable(runs: List[dict], may_differ: Sequence[str] = (), allow_mixed_versions: bool = False) -> None:
     """Runs may differ in method and seed only (and ``may_differ``); each seed's runs used the same data; all
     were made by the same code unless ``allow_mixed_versions``."""
     versions = code_versions(runs)
     if len(versions) > 1 and not allow_mixed_versions:
-        listed = "; ".join(f"{v['describe']} ({v['runs']} runs)" for v in versions.values())
-        raise InputError(f"the runs were made by {len(versions)} code versions ({listed}): rerun them with one "
+        raise InputError(f"the runs were made by {len(versions)} code versions ({versions_text(versions)}): rerun them with one "
                          f"version, or pass allow_mixed_versions=true to aggregate them anyway")
     drop = ("method", "seed", "code", *may_differ)
     reference = experiment_key(runs[0]["config"], drop=drop)
@@ -251,7 +261,7 @@ def aggregate(runs: List[dict], methods: List[str], target: Optional[float]) -> 
     table = {}
     for method, method_runs in by_method.items():
         table[method] = {
-            "prompt_lr": sorted({r["config"]["optim"]["prompt_lr"] for r in method_runs}),
+            "prompt_lr": prompt_lrs(method_runs),
             **{key: mean_std([r["summary"][key] for r in method_runs]) for key in test_keys},
             "best_dev": mean_std([best_row(r["curve"], metric)[metric] for r in method_runs]),
             "dev_auc": mean_std([area_under_curve(r["curve"], metric) for r in method_runs]),
@@ -309,7 +319,7 @@ def diagnostics_lines(result: dict, methods: List[str]) -> List[str]:
     return ["", "Estimator diagnostics (training, first → last evaluation interval, mean over runs): each InfoNCE "
             "term's MI estimate log(M+1) − L in nats (0 = the critic cannot tell the positive from its M negatives), "
             "the prompted posterior's KL to the prior per latent dimension, the number of active dimensions (mean KL "
-            "above 0.01 nats) and the mean σ.", "",
+            f"above {ACTIVE_DIM_NATS} nats) and the mean σ.", "",
             "| method | head MI (nats) | rep MI (nats) | KL per dim | active dims | σ |", "|---|---|---|---|---|---|",
             *rows, "", *findings]
 
@@ -359,7 +369,7 @@ def markdown(result: dict, header: str, methods: List[str]) -> str:
                 for lr in rates) + " |")
     lines += diagnostics_lines(result, methods)
     versions = result["code_versions"]
-    lines += ["", "Code: " + "; ".join(f"{v['describe']} ({v['runs']} runs)" for v in versions.values())
+    lines += ["", "Code: " + versions_text(versions)
               + (" — **mixed code versions, aggregated with allow_mixed_versions=true**" if len(versions) > 1 else "")]
     return "\n".join(lines) + "\n"
 
@@ -393,7 +403,7 @@ def write_comparison(run_dirs: List[Path], methods: List[str], out: Path, target
     if rates_from:
         header += f", prompt lr as chosen on dev in {Path(rates_from).name}"
     out.mkdir(parents=True, exist_ok=True)
-    rates = {m: sorted({r["config"]["optim"]["prompt_lr"] for r in runs if r["summary"]["method"] == m}) for m in methods}
+    rates = {m: result["methods"][m]["prompt_lr"] for m in methods}
     label = {m: f"{m}, prompt lr {', '.join(f'{lr:g}' for lr in rates[m])}" if lr_grid or rates_from else m
              for m in methods}
     curves = {label[m]: [r["curve"] for r in runs if r["summary"]["method"] == m] for m in methods}

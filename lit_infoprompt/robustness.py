@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from lit_infoprompt.compare import (check_comparable, chosen_rates, code_versions, fmt, listed, mean_std, parse_sweep,
-                                    read_run, run_all)
+                                    prompt_lrs, read_run, run_all, versions_text)
 from lit_infoprompt.config import load_config
 from lit_infoprompt.errors import InputError
 
@@ -85,7 +85,7 @@ def write_robustness(run_dirs: List[Path], methods: List[str], root: Path, sourc
     table = spread(runs, methods, metric)
     first = runs[0]["summary"]
     split = Path(run_dirs[0]).parents[2].name
-    rates = {m: sorted({r["config"]["optim"]["prompt_lr"] for r in runs if r["summary"]["method"] == m}) for m in methods}
+    rates = {m: prompt_lrs([r for r in runs if r["summary"]["method"] == m]) for m in methods}
     lrs = ", ".join(f"{m} {', '.join(f'{lr:g}' for lr in rates[m])}" for m in methods)
     seeds = sorted({r["summary"]["seed"] for r in runs})
     steps = runs[0]["config"]["trainer"]["max_steps"]
@@ -94,8 +94,7 @@ def write_robustness(run_dirs: List[Path], methods: List[str], root: Path, sourc
     out = root / (name or f"{first['task']}-{split}")
     out.mkdir(parents=True, exist_ok=True)
     versions = code_versions(runs)
-    text = markdown(table, header, metric) + "\nCode: " + "; ".join(
-        f"{v['describe']} ({v['runs']} runs)" for v in versions.values()) + "\n"
+    text = markdown(table, header, metric) + "\nCode: " + versions_text(versions) + "\n"
     (out / "summary.md").write_text(text)
     (out / "summary.json").write_text(json.dumps({"header": header, "task": first["task"], "metric": metric,
                                                   "methods": table, "code_versions": versions}, indent=2) + "\n")
