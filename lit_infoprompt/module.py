@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torchmetrics import MetricCollection
+from torchmetrics.classification import MulticlassConfusionMatrix
 
 from lit_infoprompt.backbone import Backbone
 from lit_infoprompt.bottleneck import PromptContext, VariationalBottleneck
@@ -60,6 +61,8 @@ class PromptClassifier(L.LightningModule):
         self.last_diagnostics: Dict[str, torch.Tensor] = {}  # detached estimator diagnostics of the latest step
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
+        # the test set's confusion matrix (gold x predicted), for intervals over test examples (bootstrap) in compare
+        self.test_confusion = MulticlassConfusionMatrix(head.vectors.shape[0])
 
     # -- what is trainable -------------------------------------------------------------------------
     def trainable_names(self) -> Set[str]:
@@ -179,15 +182,20 @@ class PromptClassifier(L.LightningModule):
         self.log("train/loss", loss, prog_bar=True, batch_size=size)
         return loss
 
-    def _evaluate(self, batch, metrics: MetricCollection):
-        metrics.update(self(batch).argmax(-1), batch["labels"])
+    def _evaluate(self, batch, metrics: MetricCollection) -> torch.Tensor:
+        predictions = self(batch).argmax(-1)
+        metrics.update(predictions, batch["labels"])
         self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=batch["labels"].shape[0])
+        return predictions
 
     def validation_step(self, batch, batch_idx):
         self._evaluate(batch, self.val_metrics)
 
+    def on_test_epoch_start(self):
+        self.test_confusion.reset()
+
     def test_step(self, batch, batch_idx):
-        self._evaluate(batch, self.test_metrics)
+        self.test_confusion.update(self._evaluate(batch, self.test_metrics), batch["labels"])
 
     def configure_optimizers(self):
         prompt_params = [p for p in self.prompt.parameters() if p.requires_grad]

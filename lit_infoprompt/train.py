@@ -177,6 +177,7 @@ def final_evaluation(trainer, module, datamodule, checkpoint, curve, metric) -> 
 
 def summarize(config: Config, module: PromptClassifier, split: dict, curve: DevCurve, test: dict, steps: int,
               seconds: float) -> dict:
+    confusion = module.test_confusion.compute().long()  # summed over the ranks' test examples
     return {
         "task": config.task.name, "method": config.method.name, "protocol": split["protocol"],
         "shots": config.data.shots if split["protocol"] == "per_class" else None, "split_size": split["size"],
@@ -185,5 +186,7 @@ def summarize(config: Config, module: PromptClassifier, split: dict, curve: DevC
         **{f"test_{name}": test[f"test/{name}"] for name in config.task.metrics},
         "steps": steps, "seconds": round(seconds, 2), "train_seconds": round(curve.seconds(), 2),
         "split_checksum": split["checksum"], "params": module.parameter_counts(),
-        "sizes": {"train": len(split["train_ids"]), "dev": len(split["dev_ids"])}, "code": asdict(config.code),
+        "sizes": {"train": len(split["train_ids"]), "dev": len(split["dev_ids"]), "test": int(confusion.sum())},
+        "confusion_matrix_test": confusion.tolist(),  # gold x predicted: compare's intervals over test examples
+        "code": asdict(config.code),
     }

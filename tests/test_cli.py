@@ -39,6 +39,9 @@ def test_train_writes_a_complete_run_directory(roberta_dir, tmp_path):
     assert summary["steps"] == 6 and summary["task"] == "cb" and summary["shots"] == 4
     assert 0 <= summary["test_acc"] <= 1 and 0 <= summary["test_f1_macro"] <= 1
     assert summary["params"]["trainable"] == 4 * 32 + 3 * 32 + 3
+    confusion = summary["confusion_matrix_test"]  # gold x predicted over the test file: it gives test_acc back
+    assert len(confusion) == 3 and sum(map(sum, confusion)) == summary["sizes"]["test"] > 0
+    assert sum(confusion[i][i] for i in range(3)) / summary["sizes"]["test"] == pytest.approx(summary["test_acc"])
     assert summary["params"]["frozen"] > 10 * summary["params"]["trainable"]
     split = json.loads((run_dir / "split.json").read_text())
     assert split["checksum"] == summary["split_checksum"] and len(split["train_ids"]) == 12
