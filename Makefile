@@ -7,6 +7,7 @@
 #                [LRS="1e-3 1e-2"] [NAME=cb-ablations]  prompt lr grid (rate chosen on dev); output folder name
 #                [LR_FROM=runs/compare/cb-16shot]    each method at the rate that grid chose (ablations: infoprompt's)
 #                [ALLOW_MIXED=1]                     aggregate runs made by different code versions
+#                [MARGIN=0.05]                       "equal" only when the 95% interval lies within +-MARGIN
 #   make robustness TASK=cb [METHODS=...] [SEEDS=...] [LR_FROM=runs/compare/cb-16shot]
 #                                                     every prompt.init x method x seed, spread per method;
 #                                                     LR_FROM: each method at the prompt lr its grid chose
@@ -35,6 +36,7 @@ RESUME ?=
 METHODS ?= prompt_tuning infoprompt
 SEEDS ?= 13 21 42 87 100
 TARGET ?=
+MARGIN ?=
 LRS ?=
 NAME ?=
 LR_FROM ?=
@@ -70,6 +72,7 @@ train: env
 compare: env
 	$(PY) -m lit_infoprompt compare $(TRAIN_ARGS) "methods=[$(subst $(space),$(comma),$(strip $(METHODS)))]" \
 		"seeds=[$(subst $(space),$(comma),$(strip $(SEEDS)))]" $(if $(TARGET),target=$(TARGET)) \
+		$(if $(MARGIN),margin=$(MARGIN)) \
 		$(if $(LRS),"prompt_lrs=[$(subst $(space),$(comma),$(strip $(LRS)))]") $(if $(NAME),name=$(NAME)) \
 		$(if $(LR_FROM),prompt_lr_from=$(LR_FROM)) $(if $(ALLOW_MIXED),allow_mixed_versions=true)
 

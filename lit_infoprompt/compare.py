@@ -29,6 +29,7 @@ from lit_infoprompt.config import Config, load_config, load_saved
 from lit_infoprompt.convergence import area_under_curve, best_row, steps_to_target
 from lit_infoprompt.errors import InputError
 from lit_infoprompt.plots import plot_curves
+from lit_infoprompt.power import METRIC_MARGIN, STEPS_MARGIN, difference, sentence, test_noise
 from lit_infoprompt.provenance import describe
 
 log = logging.getLogger(__name__)
@@ -249,8 +250,33 @@ def estimator_diagnostics(runs: List[dict]) -> dict:
 FLAT_NATS = 0.05  # an InfoNCE estimate below this at every evaluation: the term is not learning
 
 
-def aggregate(runs: List[dict], methods: List[str], target: Optional[float]) -> dict:
-    """Per-method statistics and paired differences against the first method (the baseline)."""
+def power_vs_baseline(by_method: Dict[str, List[dict]], methods: List[str], main: str, metric: str, target: float,
+                      margin: float, steps_margin: float) -> Dict[str, dict]:
+    """Per method against the first: the paired differences (same seed) of the test metric, of dev AUC and of the
+    steps to the target (seeds where both reached it), each with intervals, effect size, MDE and a verdict."""
+    def per_seed(runs: List[dict]) -> Dict[int, dict]:
+        return {r["summary"]["seed"]: {"test": r["summary"][main], "dev_auc": area_under_curve(r["curve"], metric),
+                                       "steps": steps_to_target(r["curve"], metric, target)} for r in runs}
+
+    base = per_seed(by_method[methods[0]])
+    out = {}
+    for method in methods[1:]:
+        other = per_seed(by_method[method])
+        seeds = sorted(set(base) & set(other))
+        both = [s for s in seeds if base[s]["steps"] is not None and other[s]["steps"] is not None]
+        out[method] = {
+            "test": difference([other[s]["test"] - base[s]["test"] for s in seeds], margin).as_dict(),
+            "dev_auc": difference([other[s]["dev_auc"] - base[s]["dev_auc"] for s in seeds], margin).as_dict(),
+            "steps_to_target": {**difference([other[s]["steps"] - base[s]["steps"] for s in both], steps_margin,
+                                             higher_is_better=False).as_dict(), "of": len(seeds)},
+        }
+    return out
+
+
+def aggregate(runs: List[dict], methods: List[str], target: Optional[float], margin: Optional[float] = None) -> dict:
+    """Per-method statistics and paired differences against the first method (the baseline). ``margin``: the
+    equivalence margin of a score difference (default ``power.METRIC_MARGIN``); steps to target use
+    ``power.STEPS_MARGIN`` x max_steps."""
     metric = f"val/{runs[0]['summary']['dev_metric']}"
     test_keys = [k for k in runs[0]["summary"] if k.startswith("test_")]
     by_method = {m: [r for r in runs if r["summary"]["method"] == m] for m in methods}
@@ -271,12 +297,18 @@ def aggregate(runs: List[dict], methods: List[str], target: Optional[float]) -> 
             "seeds": sorted(r["summary"]["seed"] for r in method_runs),
         }
     main = test_keys[0]
+    labels = runs[0]["config"]["task"]["labels"]
+    for method, method_runs in by_method.items():
+        table[method]["within_run_noise"] = test_noise(method_runs, main.removeprefix("test_"), labels)
     per_seed = {m: {r["summary"]["seed"]: r["summary"][main] for r in rs} for m, rs in by_method.items()}
     paired = {m: paired_test(per_seed[methods[0]], per_seed[m]) for m in methods[1:]}
+    margin = METRIC_MARGIN if margin is None else margin
+    steps_margin = STEPS_MARGIN * runs[0]["config"]["trainer"]["max_steps"]
     return {"metric": metric, "target_dev": target, "target_rule": target_rule,
             "thresholds": dict(zip([f"q{int(q * 100)}" for q in TARGET_QUANTILES], thresholds)),
             "test_metric": main, "methods": table, "paired_vs_" + methods[0]: paired,
-            "code_versions": code_versions(runs)}
+            "power_vs_" + methods[0]: power_vs_baseline(by_method, methods, main, metric, target, margin, steps_margin),
+            "margins": {"score": margin, "steps": steps_margin}, "code_versions": code_versions(runs)}
 
 
 def fmt(stat: dict, digits: int = 4) -> str:
@@ -324,6 +356,64 @@ def diagnostics_lines(result: dict, methods: List[str]) -> List[str]:
             *rows, "", *findings]
 
 
+def interval_text(interval: Optional[List[float]], digits: int) -> str:
+    return "n/a" if interval is None else f"[{interval[0]:+.{digits}f}, {interval[1]:+.{digits}f}]"
+
+
+def power_lines(result: dict, methods: List[str]) -> List[str]:
+    """The paired differences with 95 % intervals, effect size, MDE and verdict, one sentence each; then the test
+    set's own noise next to the spread across seeds."""
+    power = result.get(f"power_vs_{methods[0]}") or {}
+    margins = result["margins"]
+    key = result["test_metric"].removeprefix("test_")
+    quantities = (("test", f"test {key}", f"test {key}", 4, ""), ("dev_auc", "dev AUC", "dev AUC", 4, ""),
+                  ("steps_to_target", "steps to target", f"steps to the target dev score {result['target_dev']:.4f}",
+                   0, " steps"))
+    lines, sentences = [], []
+    for method in methods[1:]:
+        for name, label, what, digits, unit in quantities:
+            d = power[method][name]
+            seeds = f"{d['n']}/{d['of']}" if "of" in d else f"{d['n']}"
+            mean = "n/a" if d["mean"] is None else f"{d['mean']:+.{digits}f}"
+            mde = "n/a" if d["mde"] is None else f"{d['mde']:.{digits}f}"
+            dz = "n/a" if d["effect_size"] is None else f"{d['effect_size']:+.2f}"
+            lines.append(f"| {method} | {label} | {seeds} | {mean} | {interval_text(d['t_interval'], digits)} | "
+                         f"{interval_text(d['bootstrap_interval'], digits)} | {dz} | {mde} | {d['verdict']} |")
+            both = f" Seeds where both reached the target: {d['n']} of {d['of']}." if "of" in d else ""
+            sentences.append(f"- {sentence(f'`{method}` vs `{methods[0]}`', what, d, digits=digits, unit=unit)}{both}")
+    if not lines:
+        return []
+    noise, findings = [], []
+    for method in methods:
+        tn = result["methods"][method].get("within_run_noise")
+        stat = result["methods"][method][result["test_metric"]]
+        if tn:
+            if tn["sd_across"]:
+                share = tn["sd_within"] / tn["sd_across"]
+                findings.append(f"- `{method}`: the test set alone moves one run's score by sd {tn['sd_within']:.4f} "
+                                f"({tn['n']} examples), {share:.2f}× the sd across seeds ({tn['sd_across']:.4f})"
+                                + (": the seed-to-seed spread is no larger than what re-drawing the test set would "
+                                   "give." if share >= 1 else "."))
+            noise.append(f"| {method} | {fmt(stat)} | {tn['sd_within']:.4f} | ±{tn['half_width']:.4f} | {tn['n']} | "
+                         f"{tn['method']} |")
+    out = ["", f"Paired differences against `{methods[0]}` (per seed, other − baseline) with 95 % intervals: paired t, "
+           f"and a percentile bootstrap over seeds (10,000 resamples) as a check; d_z = mean / sd of the differences; "
+           f"MDE = the smallest true difference a two-sided paired t-test at 0.05 detects with 80 % power, given these "
+           f"seeds and the observed sd. Verdict: better or worse when the t interval excludes 0 (fewer steps is "
+           f"better); equal when it lies within ±{margins['score']:g} (scores) or ±{margins['steps']:g} steps; "
+           f"otherwise too few seeds to tell. Steps: seeds where both methods reached the target.", "",
+           "| method | quantity | seeds | mean | 95 % interval (t) | bootstrap | d_z | MDE (80 %) | verdict |",
+           "|---|---|---|---|---|---|---|---|---|", *lines, "", *sentences]
+    if noise:
+        out += ["", f"The test set's own noise next to the spread across seeds: each run's test {key} is itself an "
+                "estimate from a finite test set. Within a run: the sd and the 95 % interval's half-width of one "
+                "run's score (median over the runs; exact binomial for accuracy, a bootstrap over test examples for "
+                "other metrics).", "",
+                f"| method | test {key}: mean ± sd over seeds | sd within a run | 95 % interval within a run | "
+                "test examples | interval |", "|---|---|---|---|---|---|", *noise, "", *findings]
+    return out
+
+
 def markdown(result: dict, header: str, methods: List[str]) -> str:
     test_keys = [k for k in result["methods"][methods[0]] if k.startswith("test_")]
     thresholds = result["thresholds"]
@@ -357,6 +447,7 @@ def markdown(result: dict, header: str, methods: List[str]) -> str:
             p = {k: ("n/a" if test[k] is None else f"{test[k]:.3f}") for k in ("t_test_p", "wilcoxon_p")}
             lines.append(f"| {method} | {diffs} | {test['diff_mean']:+.4f} ± {test['diff_std']:.4f} | "
                          f"{p['t_test_p']} | {p['wilcoxon_p']} |")
+    lines += power_lines(result, methods)
     if result.get("prompt_lr_choice"):
         rates = sorted({g["prompt_lr"] for c in result["prompt_lr_choice"].values() for g in c["grid"]})
         lines += ["", "Prompt learning rate chosen on dev (mean best-dev score over the seeds; ties: mean dev AUC, "
@@ -381,7 +472,7 @@ def listed(run_dirs: List[Path], relative_to: Optional[Path]) -> List[str]:
 
 def write_comparison(run_dirs: List[Path], methods: List[str], out: Path, target: Optional[float],
                      lr_grid: bool = False, allow_mixed_versions: bool = False, rates_from: Optional[str] = None,
-                     relative_to: Optional[Path] = None) -> dict:
+                     relative_to: Optional[Path] = None, margin: Optional[float] = None) -> dict:
     """The comparison of ``run_dirs``; with ``lr_grid`` each method's runs at its dev-chosen prompt lr; with
     ``rates_from`` (a comparison folder whose grid chose each method's rate) the methods' rates may differ.
     Also writes ``spec.json``, what ``report`` needs to compute this comparison again from the run directories."""
@@ -391,7 +482,7 @@ def write_comparison(run_dirs: List[Path], methods: List[str], out: Path, target
     choice = choose_prompt_lr(runs, methods) if lr_grid else {}
     if lr_grid:
         runs = [r for r in runs if r["config"]["optim"]["prompt_lr"] == choice[r["summary"]["method"]]["chosen"]]
-    result = aggregate(runs, methods, target)
+    result = aggregate(runs, methods, target, margin)
     result["prompt_lr_choice"] = choice
     first = runs[0]["summary"]
     seeds = sorted({r["summary"]["seed"] for r in runs})
@@ -412,7 +503,7 @@ def write_comparison(run_dirs: List[Path], methods: List[str], out: Path, target
     (out / "summary.json").write_text(json.dumps({"header": header, "task": first["task"], **result}, indent=2,
                                                  default=str) + "\n")
     (out / "runs.txt").write_text("".join(f"{d}\n" for d in listed(run_dirs, relative_to)))
-    spec = {"kind": "compare", "methods": methods, "target": target, "lr_grid": lr_grid,
+    spec = {"kind": "compare", "methods": methods, "target": target, "margin": margin, "lr_grid": lr_grid,
             "allow_mixed_versions": allow_mixed_versions, "rates_from": rates_from and Path(rates_from).name,
             "runs": listed(run_dirs, relative_to)}
     (out / "spec.json").write_text(json.dumps(spec, indent=2) + "\n")
@@ -426,6 +517,7 @@ class Sweep:
     methods: List[str] = field(default_factory=lambda: ["prompt_tuning", "infoprompt"])
     seeds: List[int] = field(default_factory=lambda: list(DEFAULT_SEEDS))
     target: Optional[float] = None
+    margin: Optional[float] = None  # equivalence margin of a score difference (None: power.METRIC_MARGIN)
     prompt_lrs: List[Optional[float]] = field(default_factory=lambda: [None])  # [None]: the configured rate
     prompt_lr_from: Optional[str] = None  # a comparison folder whose grid chose each method's prompt lr
     allow_mixed_versions: bool = False
@@ -434,7 +526,7 @@ class Sweep:
 
 
 def parse_sweep(args: List[str]) -> Sweep:
-    """``methods=[a,b] seeds=[13,21] target=<score> prompt_lrs=[1e-3,1e-2] prompt_lr_from=<folder>
+    """``methods=[a,b] seeds=[13,21] target=<score> margin=<score> prompt_lrs=[1e-3,1e-2] prompt_lr_from=<folder>
     allow_mixed_versions=true name=<folder> key=value ...``."""
     sweep = Sweep()
     for item in args:
@@ -452,11 +544,14 @@ def parse_sweep(args: List[str]) -> Sweep:
                 raise InputError(f"{key}: expected a list of numbers, got {value!r}") from None
             if key == "prompt_lrs" and any(lr is not None and lr <= 0 for lr in sweep.prompt_lrs):
                 raise InputError(f"prompt_lrs: learning rates must be positive, got {value!r}")
-        elif key == "target":
+        elif key in ("target", "margin"):
             try:
-                sweep.target = float(value)
+                number = float(value)
             except ValueError:
-                raise InputError(f"target: expected a dev score, got {value!r}") from None
+                raise InputError(f"{key}: expected a score, got {value!r}") from None
+            if key == "margin" and not 0 < number < 1:
+                raise InputError(f"margin: expected a score difference between 0 and 1, got {value!r}")
+            setattr(sweep, key, number)
         elif key == "allow_mixed_versions":
             if value.lower() not in ("true", "false"):
                 raise InputError(f"allow_mixed_versions: expected true or false, got {value!r}")
@@ -501,7 +596,7 @@ def chosen_rates(folder: str, methods: List[str]) -> Dict[str, float]:
 
 
 def compare(args: List[str]) -> Path:
-    """CLI entry: ``compare [methods=[a,b]] [seeds=[13,21]] [target=<dev score>] [prompt_lrs=[1e-3,1e-2] |
+    """CLI entry: ``compare [methods=[a,b]] [seeds=[13,21]] [target=<dev score>] [margin=<score>] [prompt_lrs=[1e-3,1e-2] |
     prompt_lr_from=<compare folder>] [allow_mixed_versions=true] [name=<folder>] [key=value ...]``; the output
     folder is ``<out_dir>/compare/<name>``, by default ``<task>-<split>`` (a name lets two comparisons of one
     task, e.g. the ablations, live side by side)."""
@@ -516,5 +611,6 @@ def compare(args: List[str]) -> Path:
     split = Path(run_dirs[0]).parents[2].name
     out = Path(config.out_dir) / "compare" / (sweep.name or f"{config.task.name}-{split}")
     write_comparison(run_dirs, sweep.methods, out, sweep.target, lr_grid=len(sweep.prompt_lrs) > 1,
-                     allow_mixed_versions=sweep.allow_mixed_versions, rates_from=sweep.prompt_lr_from)
+                     allow_mixed_versions=sweep.allow_mixed_versions, rates_from=sweep.prompt_lr_from,
+                     margin=sweep.margin)
     return out

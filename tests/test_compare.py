@@ -2,6 +2,7 @@
 statistics match a hand computation."""
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -141,7 +142,8 @@ def test_robustness_and_report_from_runs_on_disk(roberta_dir, tmp_path, monkeypa
         archived = archive / "runs" / Path(line).relative_to(tmp_path / "runs")
         assert {p.name for p in archived.iterdir()} == {"config.yaml", "split.json", "curve.csv", "summary.json"}
         assert f"`{archived.relative_to(archive)}`" in text
-    assert "- wic: not run." in text and "- cb: no runs of infoprompt," in text
+    assert "- wic (prompt_tuning, infoprompt, infoprompt_head, infoprompt_rep, prompt_tuning_bottleneck): not run." in text
+    assert "- cb: no runs of infoprompt." in text and "- cb: fewer than 20 seeds for prompt_tuning (2 seeds)" in text
     assert "robustness to the prompt initialisation" not in text.split("Missing:")[1].split("##")[0]
     # a fresh clone has the archive but no runs/: the report comes out the same, and compare reuses archived runs
     import shutil
@@ -288,3 +290,34 @@ def test_a_compare_run_records_its_code_version(roberta_dir, tmp_path):
     assert saved.code.code_hash == code_hash() and saved.code.commit
     assert json.loads((run_dir / "summary.json").read_text())["code"]["code_hash"] == code_hash()
     assert list(json.loads((out / "summary.json").read_text())["code_versions"]) == [code_hash()]
+
+
+def test_the_comparison_gives_intervals_mde_and_a_verdict_for_each_difference(tmp_path):
+    curve = [(0, 0.2), (10, 0.5), (20, 0.7)]
+    dirs = [fake_run(tmp_path, "prompt_tuning", 13, 0.50, curve), fake_run(tmp_path, "prompt_tuning", 21, 0.60, curve),
+            fake_run(tmp_path, "infoprompt", 13, 0.55, curve), fake_run(tmp_path, "infoprompt", 21, 0.70, curve)]
+    for d, n in zip(dirs, (20, 20, 20, 20)):  # runs that recorded their test size
+        summary = json.loads((d / "summary.json").read_text())
+        (d / "summary.json").write_text(json.dumps({**summary, "sizes": {"test": n}}))
+    result = write_comparison(dirs, ["prompt_tuning", "infoprompt"], tmp_path / "out", 0.7)
+    test = result["power_vs_prompt_tuning"]["infoprompt"]["test"]
+    # differences 0.05 and 0.10: mean 0.075, sd 0.0353553, t(0.975, 1) = 12.7062 -> half-width 0.317655
+    assert test["mean"] == pytest.approx(0.075) and test["n"] == 2
+    assert test["t_interval"] == pytest.approx((0.075 - 0.317655, 0.075 + 0.317655), abs=1e-5)
+    assert test["verdict"] == "too few seeds" and test["mde"] > 0.3
+    steps = result["power_vs_prompt_tuning"]["infoprompt"]["steps_to_target"]
+    assert steps["n"] == 2 and steps["of"] == 2 and steps["mean"] == 0 and steps["verdict"] == "equal"  # same curves
+    assert result["margins"] == {"score": 0.05, "steps": pytest.approx(0.1 * load_saved(dirs[0] / "config.yaml").trainer.max_steps)}
+    noise = result["methods"]["prompt_tuning"]["within_run_noise"]
+    assert noise["n"] == 20 and noise["method"] == "binomial"
+    assert noise["sd_within"] == pytest.approx(math.sqrt(0.25 / 20) / 2 + math.sqrt(0.24 / 20) / 2)  # median of two
+    text = (tmp_path / "out/summary.md").read_text()
+    assert "`infoprompt` vs `prompt_tuning`, test acc: **too few seeds to tell**" in text
+    assert "| infoprompt | test acc | 2 | +0.0750 | [-0.2427, +0.3927] |" in text
+    assert "| prompt_tuning | 0.5500 ± 0.0707 |" in text  # the across-seed spread beside the within-run noise
+    # the margin is a sweep setting and reaches the verdict
+    wide = write_comparison(dirs, ["prompt_tuning", "infoprompt"], tmp_path / "wide", 0.7, margin=0.5)
+    assert wide["power_vs_prompt_tuning"]["infoprompt"]["test"]["verdict"] == "equal"
+    assert json.loads((tmp_path / "wide/spec.json").read_text())["margin"] == 0.5
+    with pytest.raises(InputError, match="margin"):
+        parse_sweep(["margin=2"])

@@ -1,0 +1,271 @@
+"""How much a comparison can tell: intervals, effect sizes and the smallest difference it could have detected.
+
+Two sources of noise, reported side by side by ``compare`` and ``report``:
+
+* **Across seeds** (the split, the prompt's initialisation, the batch order). For a paired difference between
+  two methods (same seed, same data) over n seeds: the mean with a 95 % interval from the paired t distribution
+  and, as a check that assumes no normality, a percentile bootstrap over seeds; the standardised effect
+  d_z = mean / sd; and the *minimum detectable difference* (MDE): the true mean difference that a two-sided
+  paired t-test at alpha = 0.05 would detect with 80 % power, given n and the observed sd (exact, from the
+  noncentral t distribution).
+* **Within a run** (the test set is a sample too): a 95 % interval for one run's test score, exact binomial
+  (Clopper-Pearson) for accuracy, and a bootstrap over test examples for any other metric, which needs the run's
+  test confusion matrix (``confusion_matrix_test`` in summary.json).
+
+``judge`` turns an interval into one of four verdicts: better, worse, equal within +-x (the interval excludes
+any difference larger than the margin), or too few seeds to tell.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from lit_infoprompt.metrics import relation_type
+
+CONFIDENCE = 0.95
+POWER = 0.80
+RESAMPLES = 10_000
+BOOTSTRAP_SEED = 0  # fixed: the report is the same every time it is computed
+METRIC_MARGIN = 0.05  # default equivalence margin for a score difference (accuracy, F1, MCC, dev AUC)
+STEPS_MARGIN = 0.10  # default equivalence margin for steps to target, as a fraction of max_steps
+
+# Test files whose size runs made before summary.json recorded it need (SuperGLUE validation files; sha256).
+KNOWN_TEST_FILES = {
+    "c6125587e9601560cb16ea223c33964c5a915568d2af68a81f651b6ef25395ec": 56,  # CB val.jsonl
+    "ab990507bf5f35dc176cba7770a72bfa2c50a88ed72b8cc95cfbf9db95ab1af1": 277,  # RTE val.jsonl
+    "9f7207c88beba42cbc139de4c62ce05b23bffc189b3d561594b160e0c3920c0b": 638,  # WiC val.jsonl
+    "0c86a5045886e5795fe9052003873f7d94b88ed3028a33007c51d99e44fd66d9": 3270,  # BoolQ val.jsonl
+    "fa61467cc251010178ed72f8ca82a0fceefc4ca9a85f87ec3b6102955e1a1f1a": 100,  # COPA val.jsonl
+}
+
+
+# -- across seeds ------------------------------------------------------------------------------------
+def t_interval(diffs: Sequence[float], confidence: float = CONFIDENCE) -> Optional[Tuple[float, float]]:
+    """Interval for the mean of paired differences from the t distribution with n - 1 degrees of freedom."""
+    from scipy import stats
+
+    if len(diffs) < 2:
+        return None
+    mean, sd = float(np.mean(diffs)), float(np.std(diffs, ddof=1))
+    half = float(stats.t.ppf(0.5 + confidence / 2, len(diffs) - 1)) * sd / math.sqrt(len(diffs))
+    return mean - half, mean + half
+
+
+def bootstrap_interval(diffs: Sequence[float], confidence: float = CONFIDENCE, resamples: int = RESAMPLES,
+                       seed: int = BOOTSTRAP_SEED) -> Optional[Tuple[float, float]]:
+    """Percentile bootstrap interval for the mean: the seeds resampled with replacement."""
+    if len(diffs) < 2:
+        return None
+    values = np.asarray(diffs, dtype=float)
+    draws = np.random.default_rng(seed).integers(0, len(values), size=(resamples, len(values)))
+    means = values[draws].mean(axis=1)
+    tail = (1 - confidence) / 2
+    return float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))
+
+
+def effect_size(diffs: Sequence[float]) -> Optional[float]:
+    """Cohen's d_z: mean difference / sd of the differences (None when undefined)."""
+    if len(diffs) < 2:
+        return None
+    sd = float(np.std(diffs, ddof=1))
+    return None if sd == 0 else float(np.mean(diffs)) / sd
+
+
+def paired_power(delta: float, sd: float, n: int, alpha: float = 1 - CONFIDENCE) -> float:
+    """Power of the two-sided paired t-test at level alpha to detect a true mean difference delta."""
+    from scipy import stats
+
+    df = n - 1
+    critical = stats.t.ppf(1 - alpha / 2, df)
+    shift = delta * math.sqrt(n) / sd
+    wrong_side = float(stats.nct.cdf(-critical, df, shift))  # NaN far in the tail, where it is ~0
+    return float(stats.nct.sf(critical, df, shift)) + (wrong_side if math.isfinite(wrong_side) else 0.0)
+
+
+def minimum_detectable(sd: float, n: int, alpha: float = 1 - CONFIDENCE, power: float = POWER) -> Optional[float]:
+    """The smallest true mean difference the paired t-test detects with the given power (None: n < 2;
+    0 when the differences have no spread)."""
+    from scipy.optimize import brentq
+
+    if n < 2:
+        return None
+    if sd == 0:
+        return 0.0
+    high = sd
+    while paired_power(high, sd, n, alpha) < power:
+        high *= 2
+    return float(brentq(lambda d: paired_power(d, sd, n, alpha) - power, 0.0, high, xtol=sd * 1e-9))
+
+
+@dataclass
+class Difference:
+    """What the paired differences of one quantity (other - baseline, per seed) support."""
+
+    n: int
+    mean: Optional[float]
+    sd: Optional[float]
+    t_interval: Optional[Tuple[float, float]]
+    bootstrap_interval: Optional[Tuple[float, float]]
+    effect_size: Optional[float]
+    mde: Optional[float]
+    margin: float
+    verdict: str  # better | worse | equal | too few seeds
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def judge(interval: Optional[Tuple[float, float]], margin: float, higher_is_better: bool = True) -> str:
+    """better / worse when the interval excludes 0; equal when it lies inside +-margin; else too few seeds."""
+    if interval is None:
+        return "too few seeds"
+    low, high = interval
+    if low > 0 or high < 0:
+        return "better" if (low > 0) == higher_is_better else "worse"
+    if max(-low, high) <= margin:
+        return "equal"
+    return "too few seeds"
+
+
+def difference(diffs: Sequence[float], margin: float, higher_is_better: bool = True) -> Difference:
+    diffs = [float(d) for d in diffs]
+    n = len(diffs)
+    sd = float(np.std(diffs, ddof=1)) if n > 1 else None
+    interval = t_interval(diffs)
+    return Difference(n=n, mean=float(np.mean(diffs)) if diffs else None, sd=sd, t_interval=interval,
+                      bootstrap_interval=bootstrap_interval(diffs), effect_size=effect_size(diffs),
+                      mde=minimum_detectable(sd, n) if sd is not None else None, margin=margin,
+                      verdict=judge(interval, margin, higher_is_better))
+
+
+def sentence(name: str, what: str, d: dict, digits: int = 3, unit: str = "") -> str:
+    """One plain sentence on what a ``Difference`` (as a dict) supports, e.g. "`a` vs `b`, test acc: **equal
+    within ±0.029**: ..."."""
+    f = f"{{:+.{digits}f}}"
+    if d["n"] < 2:
+        return f"{name}, {what}: **too few seeds to tell** ({d['n']} paired seed(s))."
+    low, high = d["t_interval"]
+    b_low, b_high = d["bootstrap_interval"]
+    span = (f"mean difference {f.format(d['mean'])}{unit}, 95 % interval [{f.format(low)}, {f.format(high)}] "
+            f"(paired t; bootstrap [{f.format(b_low)}, {f.format(b_high)}]) over {d['n']} seeds")
+    detect = f"the smallest difference these seeds detect with 80 % power is {d['mde']:.{digits}f}{unit}"
+    bound = max(-low, high)
+    if d["verdict"] in ("better", "worse"):
+        return f"{name}, {what}: **{d['verdict']}**: {span}; {detect}."
+    if d["verdict"] == "equal":
+        return (f"{name}, {what}: **equal within ±{bound:.{digits}f}{unit}** (inside the ±{d['margin']:g}{unit} "
+                f"margin): {span}.")
+    return (f"{name}, {what}: **too few seeds to tell**: {span} allows differences up to ±{bound:.{digits}f}{unit}, "
+            f"beyond the ±{d['margin']:g}{unit} margin; {detect}.")
+
+
+# -- within a run: the test set's sampling noise -------------------------------------------------------
+def clopper_pearson(correct: int, n: int, confidence: float = CONFIDENCE) -> Tuple[float, float]:
+    """Exact binomial interval for a proportion correct / n."""
+    from scipy import stats
+
+    tail = (1 - confidence) / 2
+    low = 0.0 if correct == 0 else float(stats.beta.ppf(tail, correct, n - correct + 1))
+    high = 1.0 if correct == n else float(stats.beta.ppf(1 - tail, correct + 1, n - correct))
+    return low, high
+
+
+def _f1_per_class(confusion: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """(F1 per class, whether the class occurs in gold or predictions) for confusions of shape (..., C, C)."""
+    tp = np.diagonal(confusion, axis1=-2, axis2=-1)
+    predicted, gold = confusion.sum(-2), confusion.sum(-1)
+    f1 = np.divide(2 * tp, predicted + gold, out=np.zeros(tp.shape), where=(predicted + gold) > 0)
+    return f1, (predicted + gold) > 0
+
+
+def accuracy(confusion: np.ndarray, labels: Sequence[str]) -> np.ndarray:
+    return np.trace(confusion, axis1=-2, axis2=-1) / confusion.sum((-2, -1))
+
+
+def f1_macro(confusion: np.ndarray, labels: Sequence[str]) -> np.ndarray:
+    """Macro F1 over the classes that occur in gold or predictions (torchmetrics' MulticlassF1Score)."""
+    f1, present = _f1_per_class(confusion)
+    return (f1 * present).sum(-1) / np.maximum(present.sum(-1), 1)
+
+
+def semeval_f1(confusion: np.ndarray, labels: Sequence[str]) -> np.ndarray:
+    """SemEval-2010 Task 8's official score from a confusion matrix (see ``metrics.SemEvalF1``)."""
+    types = [relation_type(str(label)) for label in labels]
+    names = sorted({t for t in types if t is not None})
+    member = np.array([[t == name for t in types] for name in names], dtype=float)  # (R, C)
+    hits = np.diagonal(confusion, axis1=-2, axis2=-1) @ member.T
+    precision = hits / np.maximum(confusion.sum(-2) @ member.T, 1)
+    recall = hits / np.maximum(confusion.sum(-1) @ member.T, 1)
+    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros(hits.shape),
+                   where=(precision + recall) > 0)
+    return f1.mean(-1)
+
+
+def mcc(confusion: np.ndarray, labels: Sequence[str]) -> np.ndarray:
+    """Matthews correlation (multiclass form, R_K), 0 when undefined (torchmetrics' MatthewsCorrCoef)."""
+    n = confusion.sum((-2, -1)).astype(float)
+    correct = np.trace(confusion, axis1=-2, axis2=-1).astype(float)
+    predicted, gold = confusion.sum(-2).astype(float), confusion.sum(-1).astype(float)
+    numerator = correct * n - (predicted * gold).sum(-1)
+    denominator = np.sqrt((n ** 2 - (predicted ** 2).sum(-1)) * (n ** 2 - (gold ** 2).sum(-1)))
+    return np.divide(numerator, denominator, out=np.zeros(np.shape(n)), where=denominator > 0)
+
+
+FROM_CONFUSION: Dict[str, Callable[[np.ndarray, Sequence[str]], np.ndarray]] = {
+    "acc": accuracy, "f1_macro": f1_macro, "semeval_f1": semeval_f1, "mcc": mcc}
+
+
+def bootstrap_test_scores(metric: str, confusion: Sequence[Sequence[int]], labels: Sequence[str],
+                          resamples: int = RESAMPLES, seed: int = BOOTSTRAP_SEED) -> np.ndarray:
+    """A test metric over test sets resampled with replacement from the run's test examples: a multinomial draw
+    of the confusion matrix's cells."""
+    counts = np.asarray(confusion, dtype=np.int64)
+    n = int(counts.sum())
+    draws = np.random.default_rng(seed).multinomial(n, counts.ravel() / n, size=resamples)
+    return FROM_CONFUSION[metric](draws.reshape(resamples, *counts.shape), labels)
+
+
+def test_size(summary: dict, run_dir: Optional[Path]) -> Optional[int]:
+    """The number of test examples: recorded in summary.json, or known from the test file's checksum."""
+    size = (summary.get("sizes") or {}).get("test")
+    if size is None and run_dir is not None and (Path(run_dir) / "split.json").is_file():
+        size = KNOWN_TEST_FILES.get(json.loads((Path(run_dir) / "split.json").read_text()).get("test_file_sha256"))
+    return size
+
+
+def test_interval(metric: str, summary: dict, labels: Sequence[str], run_dir: Optional[Path] = None) -> Optional[dict]:
+    """A 95 % interval for one run's test score from the test set's size alone: exact binomial for accuracy, a
+    bootstrap over test examples for the others (None when the run recorded neither what it needs)."""
+    score = summary[f"test_{metric}"]
+    if metric == "acc":
+        n = test_size(summary, run_dir)
+        if n is None:
+            return None
+        low, high = clopper_pearson(round(score * n), n)
+        return {"low": low, "high": high, "n": n, "sd": math.sqrt(score * (1 - score) / n), "method": "binomial"}
+    confusion = summary.get("confusion_matrix_test")
+    if confusion is None or metric not in FROM_CONFUSION:
+        return None
+    scores = bootstrap_test_scores(metric, confusion, labels)
+    tail = (1 - CONFIDENCE) / 2
+    return {"low": float(np.quantile(scores, tail)), "high": float(np.quantile(scores, 1 - tail)),
+            "n": int(np.sum(confusion)), "sd": float(np.std(scores, ddof=1)), "method": "bootstrap over test examples"}
+
+
+def test_noise(runs: List[dict], metric: str, labels: Sequence[str]) -> Optional[dict]:
+    """Per method: the test set's own noise (median over runs of the per-run interval's half-width and sd) next
+    to the spread across seeds; runs are compare's ``read_run`` records."""
+    intervals = [test_interval(metric, r["summary"], labels, r.get("dir")) for r in runs]
+    if not intervals or any(i is None for i in intervals):
+        return None
+    scores = [r["summary"][f"test_{metric}"] for r in runs]
+    return {"method": intervals[0]["method"], "n": intervals[0]["n"],
+            "half_width": float(np.median([(i["high"] - i["low"]) / 2 for i in intervals])),
+            "sd_within": float(np.median([i["sd"] for i in intervals])),
+            "sd_across": float(np.std(scores, ddof=1)) if len(scores) > 1 else None}
