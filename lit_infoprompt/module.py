@@ -50,7 +50,7 @@ class PromptClassifier(L.LightningModule):
         self.max_steps = max_steps
         self.placement = placement
         self.num_negatives = method.num_negatives or num_negatives
-        d = backbone.hidden_size
+        d = backbone.head_size  # r = g(h); the prompt lives in the word-embedding space of the same width
         self.bottleneck = VariationalBottleneck(d, method.bottleneck_dim) if method.bottleneck else None
         self.context = PromptContext(d) if method.rep_weight > 0 else None
         self.needs_cache = isinstance(prompt, InstancePrompt) or method.rep_weight > 0 or method.kl_weight > 0

@@ -42,11 +42,11 @@ class InstancePrompt(nn.Module):
     step 0 starts near the static prompt; W2 starts small so the examples' prompts already differ.
     """
 
-    def __init__(self, init: torch.Tensor, hidden: int):
+    def __init__(self, init: torch.Tensor, hidden: int, state_size: Optional[int] = None):
         super().__init__()
         n, d = init.shape
         self.n = n
-        self.down = nn.Linear(d, hidden)
+        self.down = nn.Linear(state_size or d, hidden)  # from h_cls (the encoder's width, which may differ from d)
         self.up = nn.Linear(hidden, n * d)
         nn.init.normal_(self.up.weight, std=0.02)
         with torch.no_grad():
@@ -92,8 +92,9 @@ def insert_slots(embeds: torch.Tensor, attention_mask: torch.Tensor, prompt: tor
     return out, mask, shift
 
 
-def build_prompt(config: PromptConfig, init: torch.Tensor) -> nn.Module:
-    return SoftPrompt(init) if config.kind == "static" else InstancePrompt(init, config.generator_hidden)
+def build_prompt(config: PromptConfig, init: torch.Tensor, state_size: Optional[int] = None) -> nn.Module:
+    """The static prompt, or the instance-prompt generator reading h_cls of ``state_size`` dims."""
+    return SoftPrompt(init) if config.kind == "static" else InstancePrompt(init, config.generator_hidden, state_size)
 
 
 def initial_prompt(config: PromptConfig, embeddings: torch.Tensor, tokenizer, label_ids: Sequence[List[int]],

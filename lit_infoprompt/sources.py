@@ -4,12 +4,15 @@ A task's YAML names its folder, files, reader format and hub id. Readers (a plai
 every file into ``Example``s whose label is the class index in the task's ``labels`` order: label
 formats (strings, JSON booleans, ints, relation names) are mapped in ``label_index`` and nowhere else.
 A hub download is written in the official file format under ``data.cache_dir`` and read by the same
-reader as a local copy, so one set of checks covers both.
+reader as a local copy, so one set of checks covers both. When no ``data.dir`` is given and the dataset hub
+cannot be reached, CB falls back to the copy bundled with the package (``data/cb``, see its PROVENANCE.md);
+other tasks stop with one line on how to get their files.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +20,10 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from lit_infoprompt.config import DataConfig, TaskConfig
 from lit_infoprompt.errors import InputError
+
+log = logging.getLogger(__name__)
+# task folder -> the official files bundled with the package (used without data.dir when the hub is unreachable)
+BUNDLED = {"superglue/CB": Path(__file__).parent / "data" / "cb"}
 
 
 @dataclass
@@ -153,7 +160,13 @@ def resolve_files(task: TaskConfig, data: DataConfig) -> SplitFiles:
             raise InputError(f"data.protocol=fixed needs task.fixed_folder (task {task.name} has none)")
         files = SplitFiles(fixed / "train.jsonl", files.test, fixed / "dev32.jsonl")
     if data.dir is None and not (files.train.is_file() and files.test.is_file()):
-        download(task, folder)
+        bundled = BUNDLED.get(task.folder)
+        if bundled is not None and data.protocol != "fixed" and not download(task, folder, fallback=True):
+            log.warning("NOTICE data: the dataset hub cannot be reached and data.dir is unset: reading the CB copy "
+                        "bundled with the package (%s, official SuperGLUE files; see PROVENANCE.md there)", bundled)
+            return SplitFiles(bundled / task.train_file, bundled / task.test_file)
+        if bundled is None or data.protocol == "fixed":
+            download(task, folder)
     for path in (files.train, files.test, files.dev):
         if path is not None and not path.is_file():
             how = (f"leave data.dir unset to download {'/'.join(task.hub)}" if task.hub else
@@ -162,10 +175,20 @@ def resolve_files(task: TaskConfig, data: DataConfig) -> SplitFiles:
     return files
 
 
-def download(task: TaskConfig, folder: Path) -> None:
-    """Fetch the task from the hub and write it in the official file format of ``task.format``."""
+def download(task: TaskConfig, folder: Path, fallback: bool = False) -> bool:
+    """Fetch the task from the hub and write it in the official file format of ``task.format``. With
+    ``fallback`` (a bundled copy exists), return False instead of failing when the hub cannot be reached."""
+    from lit_infoprompt.hub import hub_reachable
+
     if not task.hub:
-        return  # the caller reports the missing files
+        return False  # the caller reports the missing files
+    if not hub_reachable(data=True):
+        if fallback:
+            return False
+        raise InputError(f"no data for task {task.name}: the dataset hub cannot be reached and data.dir is unset. "
+                         f"Put the official {task.train_file} and {task.test_file} in <DIR>/{task.folder}/ and pass "
+                         f"DATA_DIR=<DIR> (data.dir=<DIR>); or run once where the hub is reachable, without data.dir: "
+                         f"that writes them to {folder}")
     try:
         import datasets
     except ImportError:
@@ -173,6 +196,8 @@ def download(task: TaskConfig, folder: Path) -> None:
     try:
         hub = datasets.load_dataset(*task.hub)
     except Exception as err:  # network, auth or hub errors all mean: no data
+        if fallback:
+            return False
         first = str(err).splitlines()[0] if str(err) else ""
         raise InputError(f"could not download {'/'.join(task.hub)}: {type(err).__name__}: {first}; "
                          f"give data.dir=<local folder>") from None
@@ -184,6 +209,7 @@ def download(task: TaskConfig, folder: Path) -> None:
         raise InputError(f"{'/'.join(task.hub)} has {len(names)} classes, task {task.name} has {len(task.labels)}")
     for split, filename in (("train", task.train_file), (test_split, task.test_file)):
         WRITERS[task.format](hub[split], names, task.labels, folder / filename)
+    return True
 
 
 def _atomic_write(path: Path, lines) -> None:

@@ -27,6 +27,7 @@ from lit_infoprompt.convergence import curve_summary
 from lit_infoprompt.datamodule import FewShotDataModule
 from lit_infoprompt.errors import InputError
 from lit_infoprompt.head import ClassHead, verbalizer_init
+from lit_infoprompt.hub import resolve_backbone
 from lit_infoprompt.metrics import build_metrics
 from lit_infoprompt.module import PromptClassifier
 from lit_infoprompt.prompt import build_prompt, initial_prompt
@@ -50,7 +51,7 @@ def build_module(config: Config, backbone: Backbone, tokenizer, label_ids) -> Pr
     init = initial_prompt(config.prompt, backbone.word_embeddings.weight, tokenizer, label_ids, config.seed)
     head = ClassHead(*verbalizer_init(label_ids, weight, bias))
     metrics = build_metrics(config.task.metrics, config.task.labels, prefix="")
-    return PromptClassifier(backbone, build_prompt(config.prompt, init), head, config.method, config.optim,
+    return PromptClassifier(backbone, build_prompt(config.prompt, init, backbone.hidden_size), head, config.method, config.optim,
                             config.trainer.max_steps, metrics, config.prompt.placement, 4 * config.data.batch_size)
 
 
@@ -129,6 +130,7 @@ def run(config: Config, backbone: Backbone = None, tokenizer=None) -> dict:
     resume_dir = Path(config.resume) if config.resume else None
     if resume_dir is not None:
         config = saved_config(resume_dir)
+    resolve_backbone(config)  # model.name=auto: roberta-large, or the fallback with a notice
     module, datamodule, split = build(config, backbone, tokenizer)
     if resume_dir is not None:
         run_dir, last = resume_dir, check_resumable(resume_dir, split)
@@ -188,5 +190,5 @@ def summarize(config: Config, module: PromptClassifier, split: dict, curve: DevC
         "split_checksum": split["checksum"], "params": module.parameter_counts(),
         "sizes": {"train": len(split["train_ids"]), "dev": len(split["dev_ids"]), "test": int(confusion.sum())},
         "confusion_matrix_test": confusion.tolist(),  # gold x predicted: compare's intervals over test examples
-        "code": asdict(config.code),
+        "code": asdict(config.code), **({"backbone_notice": config.backbone_notice} if config.backbone_notice else {}),
     }

