@@ -9,6 +9,8 @@
 #                [LR_FROM=runs/compare/cb-16shot]    each method at the rate that grid chose (ablations: infoprompt's)
 #                [ALLOW_MIXED=1]                     aggregate runs made by different code versions
 #                [MARGIN=0.05]                       "equal" only when the 95% interval lies within +-MARGIN
+#                [WORKERS=2|auto] [THREADS=1]        the grid's runs in parallel worker processes (one per GPU)
+#                [LAUNCHER=submitit SLURM_PARTITION=... SLURM_GPUS=1 SLURM_TIME=60 SLURM_CPUS=8]  one SLURM job per run
 #   make robustness TASK=cb [METHODS=...] [SEEDS=...] [LR_FROM=runs/compare/cb-16shot]
 #                                                     every prompt.init x method x seed, spread per method;
 #                                                     LR_FROM: each method at the prompt lr its grid chose
@@ -17,6 +19,7 @@
 #   make test
 #   make bench [BENCH_MODEL=<dir>] [BENCH_DATA=<dir>]   ours vs PEFT on CPU (all-MiniLM-L6-v2, CB, batch 8)
 #   make bench-gpu                                    ours vs PEFT, roberta-large shape, bf16, 16x128 and 32x256
+#   make bench-workers [WORKERS=2]                    a 6-run CB sweep: sequential vs WORKERS parallel workers
 # The first call creates .venv and installs the project; TORCH picks the torch build pip installs
 # (default: PyPI's `torch`; e.g. TORCH="torch==2.13.0" for a CPU wheel already on disk).
 
@@ -42,6 +45,13 @@ LRS ?=
 NAME ?=
 LR_FROM ?=
 ALLOW_MIXED ?=
+WORKERS ?=
+THREADS ?=
+LAUNCHER ?=
+SLURM_PARTITION ?=
+SLURM_GPUS ?=
+SLURM_TIME ?=
+SLURM_CPUS ?=
 ARGS ?=
 
 TRAIN_ARGS = task=$(TASK) method=$(METHOD) data.shots=$(SHOTS) seed=$(SEED) \
@@ -49,6 +59,10 @@ TRAIN_ARGS = task=$(TASK) method=$(METHOD) data.shots=$(SHOTS) seed=$(SEED) \
 	$(if $(MAX_STEPS),trainer.max_steps=$(MAX_STEPS)) \
 	$(if $(GPUS),trainer.accelerator=gpu trainer.devices=$(GPUS) $(if $(filter-out 1,$(GPUS)),trainer.strategy=ddp)) \
 	$(ARGS)
+LAUNCH_ARGS = $(if $(WORKERS),workers=$(WORKERS)) $(if $(THREADS),threads=$(THREADS)) \
+	$(if $(LAUNCHER),launcher=$(LAUNCHER)) $(if $(SLURM_PARTITION),slurm_partition=$(SLURM_PARTITION)) \
+	$(if $(SLURM_GPUS),slurm_gpus=$(SLURM_GPUS)) $(if $(SLURM_TIME),slurm_time=$(SLURM_TIME)) \
+	$(if $(SLURM_CPUS),slurm_cpus=$(SLURM_CPUS))
 comma := ,
 empty :=
 space := $(empty) $(empty)
@@ -56,7 +70,7 @@ space := $(empty) $(empty)
 BENCH_MODEL ?= $(HOME)/.cache/lit_infoprompt/models/all-MiniLM-L6-v2
 BENCH_DATA ?= ../shared/data
 
-.PHONY: env train compare robustness report test bench bench-gpu theory clean-env
+.PHONY: env train compare robustness report test bench bench-workers bench-gpu theory clean-env
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -76,7 +90,7 @@ compare: env
 		"seeds=[$(subst $(space),$(comma),$(strip $(SEEDS)))]" $(if $(TARGET),target=$(TARGET)) \
 		$(if $(MARGIN),margin=$(MARGIN)) \
 		$(if $(LRS),"prompt_lrs=[$(subst $(space),$(comma),$(strip $(LRS)))]") $(if $(NAME),name=$(NAME)) \
-		$(if $(LR_FROM),prompt_lr_from=$(LR_FROM)) $(if $(ALLOW_MIXED),allow_mixed_versions=true)
+		$(if $(LR_FROM),prompt_lr_from=$(LR_FROM)) $(if $(ALLOW_MIXED),allow_mixed_versions=true) $(LAUNCH_ARGS)
 
 test: env
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q
@@ -84,6 +98,10 @@ test: env
 bench: env
 	$(PY) benchmarks/bench.py --model $(BENCH_MODEL) --data-dir $(BENCH_DATA) --batch-size 8 \
 		--json runs/bench-cpu.json
+
+bench-workers: env
+	$(PY) benchmarks/bench_workers.py --model $(BENCH_MODEL) --data-dir $(BENCH_DATA) --workers $(or $(WORKERS),2) \
+		--json runs/bench-workers.json
 
 bench-gpu: env
 	$(PY) benchmarks/bench.py --shape roberta-large --device cuda --dtype bfloat16 --batch-size 16 \
@@ -94,7 +112,7 @@ bench-gpu: env
 robustness: env
 	$(PY) -m lit_infoprompt robustness $(TRAIN_ARGS) "methods=[$(subst $(space),$(comma),$(strip $(METHODS)))]" \
 		"seeds=[$(subst $(space),$(comma),$(strip $(SEEDS)))]" $(if $(LR_FROM),prompt_lr_from=$(LR_FROM)) \
-		$(if $(ALLOW_MIXED),allow_mixed_versions=true)
+		$(if $(ALLOW_MIXED),allow_mixed_versions=true) $(LAUNCH_ARGS)
 
 report: env
 	$(PY) -m lit_infoprompt report runs docs/RESULTS.md

@@ -28,6 +28,7 @@ from lit_infoprompt.bottleneck import ACTIVE_DIM_NATS
 from lit_infoprompt.config import Config, load_config, load_saved
 from lit_infoprompt.convergence import area_under_curve, best_row, steps_to_target
 from lit_infoprompt.errors import InputError
+from lit_infoprompt.grid import Job, Launch, run_grid
 from lit_infoprompt.plots import plot_curves
 from lit_infoprompt.power import METRIC_MARGIN, STEPS_MARGIN, difference, sentence, test_noise
 from lit_infoprompt.provenance import describe
@@ -75,33 +76,29 @@ def find_run(config: Config) -> tuple[Optional[Path], bool]:
     return None, False
 
 
-def run_all(overrides: List[str], methods: List[str], seeds: List[int],
-            prompt_lrs: Sequence[Optional[float]] = (None,), loaded: Optional[dict] = None) -> List[Path]:
-    """Every (method, prompt lr, seed): reuse, resume or train. A prompt lr of None keeps the configured one.
-    One backbone serves all runs: it is loaded at the first run that trains and kept in ``loaded``, which a
-    caller passes again to share it across calls (all runs of a sweep use the same model settings)."""
-    from lit_infoprompt.backbone import load_backbone
-    from lit_infoprompt.hub import resolve_backbone
-    from lit_infoprompt.train import run
+def grid_jobs(overrides: List[str], methods: List[str], seeds: List[int],
+              prompt_lrs: Sequence[Optional[float]] = (None,)) -> List[Job]:
+    """Every (method, prompt lr, seed) as a run of the grid; a prompt lr of None keeps the configured one."""
+    return [Job(tuple([*overrides, *([] if lr is None else [f"optim.prompt_lr={lr}"]), f"method={m}", f"seed={s}"]),
+                m, s, lr) for m in methods for lr in prompt_lrs for s in seeds]
 
-    loaded = {} if loaded is None else loaded
-    run_dirs = []
-    for method, lr, seed in [(m, lr, s) for m in methods for lr in prompt_lrs for s in seeds]:
-        lr_override = [] if lr is None else [f"optim.prompt_lr={lr}"]
-        config = load_config([*overrides, *lr_override, f"method={method}", f"seed={seed}"])
-        resolve_backbone(config)  # model.name=auto -> the model it stands for here, before looking for its runs
-        run_dir, finished = find_run(config)
-        if finished:
-            log.warning("compare: reusing finished run %s", run_dir)
-            run_dirs.append(run_dir)
-            continue
-        if "backbone" not in loaded:
-            loaded["backbone"] = load_backbone(config.model)
-        if run_dir is not None:
-            log.warning("compare: resuming %s", run_dir)
-            config.resume = str(run_dir)
-        run_dirs.append(Path(run(config, *loaded["backbone"])["run_dir"]))
-    return run_dirs
+
+def run_all(jobs: List[Job], launch: Optional[Launch] = None) -> tuple[List[Path], List[dict]]:
+    """Reuse, resume or train every job (``grid.run_grid``: in this process, a worker pool or SLURM jobs); returns
+    (the run directories to compare, in job order; the failed runs: method, seed, prompt lr, error). A failed run
+    leaves its seed out of its method's grid (the other rates of that seed too, so every rate keeps the same
+    seeds) unless the rate failed for every seed, in which case that rate leaves the grid."""
+    results = run_grid(jobs, launch or Launch(), report=lambda line: log.warning("%s", line))
+    failed = [(j, r) for j, r in zip(jobs, results) if "error" in r]
+    dead_rates = {(m, lr) for m, lr in {(j.method, j.prompt_lr) for j in jobs}
+                  if all("error" in r for j, r in zip(jobs, results) if (j.method, j.prompt_lr) == (m, lr))}
+    dropped = {(j.method, j.seed) for j, _ in failed if (j.method, j.prompt_lr) not in dead_rates}
+    run_dirs = [Path(r["run_dir"]) for j, r in zip(jobs, results)
+                if "error" not in r and (j.method, j.seed) not in dropped]
+    failures = [{"method": j.method, "seed": j.seed, "prompt_lr": j.prompt_lr, "error": r["error"]} for j, r in failed]
+    if not run_dirs:
+        raise InputError(f"every run of the sweep failed; the first: {failures[0]['error']}")
+    return run_dirs, failures
 
 
 def read_run(run_dir: Path) -> dict:
@@ -461,6 +458,11 @@ def markdown(result: dict, header: str, methods: List[str]) -> str:
                 (f"**{cells[lr]}**" if lr == choice["chosen"] else cells[lr]) if lr in cells else "n/a"
                 for lr in rates) + " |")
     lines += diagnostics_lines(result, methods)
+    if result.get("failed_runs"):
+        lines += ["", f"**{len(result['failed_runs'])} run(s) failed** and are not in the tables (a failed run leaves "
+                  "its seed out of its method's grid):", ""]
+        lines += [f"- {f['method']} seed {f['seed']}" + ("" if f["prompt_lr"] is None else f" prompt lr {f['prompt_lr']:g}")
+                  + f": {f['error']}" for f in result["failed_runs"]]
     versions = result["code_versions"]
     lines += ["", "Code: " + versions_text(versions)
               + (" — **mixed code versions, aggregated with allow_mixed_versions=true**" if len(versions) > 1 else "")]
@@ -474,7 +476,8 @@ def listed(run_dirs: List[Path], relative_to: Optional[Path]) -> List[str]:
 
 def write_comparison(run_dirs: List[Path], methods: List[str], out: Path, target: Optional[float],
                      lr_grid: bool = False, allow_mixed_versions: bool = False, rates_from: Optional[str] = None,
-                     relative_to: Optional[Path] = None, margin: Optional[float] = None) -> dict:
+                     relative_to: Optional[Path] = None, margin: Optional[float] = None,
+                     failures: Sequence[dict] = ()) -> dict:
     """The comparison of ``run_dirs``; with ``lr_grid`` each method's runs at its dev-chosen prompt lr; with
     ``rates_from`` (a comparison folder whose grid chose each method's rate) the methods' rates may differ.
     Also writes ``spec.json``, what ``report`` needs to compute this comparison again from the run directories."""
@@ -486,6 +489,7 @@ def write_comparison(run_dirs: List[Path], methods: List[str], out: Path, target
         runs = [r for r in runs if r["config"]["optim"]["prompt_lr"] == choice[r["summary"]["method"]]["chosen"]]
     result = aggregate(runs, methods, target, margin)
     result["prompt_lr_choice"] = choice
+    result["failed_runs"] = list(failures)
     first = runs[0]["summary"]
     seeds = sorted({r["summary"]["seed"] for r in runs})
     split = f"{first['shots']}-shot" if first["shots"] else f"{first['protocol']} {first['split_size']}"
@@ -524,6 +528,7 @@ class Sweep:
     prompt_lr_from: Optional[str] = None  # a comparison folder whose grid chose each method's prompt lr
     allow_mixed_versions: bool = False
     name: Optional[str] = None
+    launch: Launch = field(default_factory=Launch)  # workers=, threads=, launcher=, submitit_cluster=, slurm_*=
     overrides: List[str] = field(default_factory=list)
 
 
@@ -560,6 +565,8 @@ def parse_sweep(args: List[str]) -> Sweep:
             sweep.allow_mixed_versions = value.lower() == "true"
         elif key == "prompt_lr_from":
             sweep.prompt_lr_from = value
+        elif key in LAUNCH_KEYS:
+            parse_launch(sweep.launch, key, value)
         elif key == "name":
             if not value or "/" in value or value.startswith(".") or sweep.name is not None:
                 raise InputError(f"name: expected one folder name (no '/'), got {value!r}")
@@ -574,6 +581,38 @@ def parse_sweep(args: List[str]) -> Sweep:
     if len(given) > 1:
         raise InputError(f"give the prompt learning rate one way, not as {' and '.join(given)}")
     return sweep
+
+
+LAUNCH_KEYS = ("workers", "threads", "launcher", "submitit_cluster", "slurm_partition", "slurm_gpus", "slurm_cpus",
+               "slurm_time", "slurm_mem_gb", "slurm_array")
+
+
+def parse_launch(launch: Launch, key: str, value: str) -> None:
+    """workers=N|auto threads=N launcher=local|submitit submitit_cluster=local|slurm|debug slurm_partition=<name>
+    slurm_gpus=N slurm_cpus=N slurm_time=<minutes> slurm_mem_gb=N slurm_array=<max jobs at once>."""
+    if key == "launcher":
+        if value not in ("local", "submitit"):
+            raise InputError(f"launcher: expected local or submitit, got {value!r}")
+        launch.launcher = value
+    elif key == "submitit_cluster":
+        if value not in ("local", "slurm", "debug"):
+            raise InputError(f"submitit_cluster: expected local, slurm or debug, got {value!r}")
+        launch.submitit_cluster = value
+    elif key == "slurm_partition":
+        launch.slurm["partition"] = value
+    elif key == "workers" and value == "auto":
+        launch.workers = "auto"
+    else:
+        try:
+            number = float(value) if key == "slurm_mem_gb" else int(value)
+        except ValueError:
+            raise InputError(f"{key}: expected a number, got {value!r}") from None
+        if number < (0 if key == "slurm_gpus" else 1):
+            raise InputError(f"{key}: expected a positive number, got {value!r}")
+        if key in ("workers", "threads"):
+            setattr(launch, key, number)
+        else:
+            launch.slurm[key.removeprefix("slurm_")] = number
 
 
 def sets_prompt_lr(overrides: List[str]) -> bool:
@@ -606,13 +645,14 @@ def compare(args: List[str]) -> Path:
     config = load_config([*sweep.overrides, f"method={sweep.methods[0]}"])  # fails early on a bad override
     if sweep.prompt_lr_from:
         rates = chosen_rates(sweep.prompt_lr_from, sweep.methods)
-        loaded: dict = {}
-        run_dirs = [d for m in sweep.methods for d in run_all(sweep.overrides, [m], sweep.seeds, [rates[m]], loaded)]
+        jobs = [job for m in sweep.methods for job in grid_jobs(sweep.overrides, [m], sweep.seeds, [rates[m]])]
     else:
-        run_dirs = run_all(sweep.overrides, sweep.methods, sweep.seeds, sweep.prompt_lrs)
+        jobs = grid_jobs(sweep.overrides, sweep.methods, sweep.seeds, sweep.prompt_lrs)
+    run_dirs, failures = run_all(jobs, sweep.launch)
+    methods = [m for m in sweep.methods if any(Path(d).parents[1].name == m for d in run_dirs)]
     split = Path(run_dirs[0]).parents[2].name
     out = Path(config.out_dir) / "compare" / (sweep.name or f"{config.task.name}-{split}")
-    write_comparison(run_dirs, sweep.methods, out, sweep.target, lr_grid=len(sweep.prompt_lrs) > 1,
+    write_comparison(run_dirs, methods, out, sweep.target, lr_grid=len(sweep.prompt_lrs) > 1,
                      allow_mixed_versions=sweep.allow_mixed_versions, rates_from=sweep.prompt_lr_from,
-                     margin=sweep.margin)
+                     margin=sweep.margin, failures=failures)
     return out

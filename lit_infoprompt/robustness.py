@@ -13,8 +13,8 @@ import statistics
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from lit_infoprompt.compare import (check_comparable, chosen_rates, code_versions, fmt, listed, mean_std, parse_sweep,
-                                    prompt_lrs, read_run, run_all, versions_text)
+from lit_infoprompt.compare import (check_comparable, chosen_rates, code_versions, fmt, grid_jobs, listed, mean_std,
+                                    parse_sweep, prompt_lrs, read_run, run_all, versions_text)
 from lit_infoprompt.config import load_config
 from lit_infoprompt.errors import InputError
 
@@ -67,9 +67,9 @@ def robustness(args: List[str]) -> Path:
     config = load_config([*overrides, f"method={methods[0]}"])  # fails early on a bad override
     rates = chosen_rates(source, methods) if source else \
         {m: sweep.prompt_lrs[0] if sweep.prompt_lrs[0] is not None else config.optim.prompt_lr for m in methods}
-    loaded: dict = {}  # one backbone for the whole sweep
-    run_dirs = [d for init in INITS for m in methods
-                for d in run_all([*overrides, f"prompt.init={init}"], [m], seeds, [rates[m]], loaded)]
+    jobs = [job for init in INITS for m in methods
+            for job in grid_jobs([*overrides, f"prompt.init={init}"], [m], seeds, [rates[m]])]
+    run_dirs, failures = run_all(jobs, sweep.launch)  # a failed run is reported in the log and left out
     return write_robustness(run_dirs, methods, Path(config.out_dir) / "robustness", source, sweep.allow_mixed_versions,
                             name=sweep.name)
 

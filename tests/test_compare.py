@@ -112,14 +112,17 @@ def test_robustness_and_report_from_runs_on_disk(roberta_dir, tmp_path, monkeypa
     from lit_infoprompt.report import report
     from lit_infoprompt.robustness import robustness
 
+    import lit_infoprompt.grid
     loads = []
     real_load = lit_infoprompt.backbone.load_backbone
     monkeypatch.setattr(lit_infoprompt.backbone, "load_backbone", lambda model: loads.append(1) or real_load(model))
+    monkeypatch.setattr(lit_infoprompt.grid, "_BACKBONES", {})  # this process's backbones: none loaded yet
 
     args = tiny_overrides(roberta_dir, tmp_path / "runs", "trainer.max_steps=2", "trainer.val_every=2")
     grid = compare([*args, "methods=[prompt_tuning,infoprompt_head]", "seeds=[13,21]", "prompt_lrs=[1e-3,1e-2]"])
     chosen = {m: c["chosen"] for m, c in json.loads((grid / "summary.json").read_text())["prompt_lr_choice"].items()}
     loads.clear()
+    lit_infoprompt.grid._BACKBONES.clear()
     out = robustness([*args, "methods=[prompt_tuning,infoprompt_head]", "seeds=[13]", f"prompt_lr_from={grid}"])
     assert len(loads) == 1  # six new runs over four inits and two methods share one backbone
     summary = json.loads((out / "summary.json").read_text())

@@ -1,0 +1,329 @@
+"""Run a sweep's grid of independent runs: in this process, in a local pool of workers, or as SLURM jobs (submitit).
+
+A grid is a list of ``Job``s (the overrides of one run). Every way of running it does the same per run (``execute``):
+resolve the config, **claim** the run, reuse it when finished, resume it when a checkpoint exists, else train it.
+
+* ``workers=1`` (default): one after another in this process, one backbone for all runs (today's ``compare``).
+* ``workers=N``: N worker processes pull runs from the grid. Each keeps its backbone for all its runs. With GPUs
+  each worker is pinned to one device (round robin, so 2 workers per GPU share it); on CPU the cores are split
+  (``threads`` per worker, default cores // N). ``workers=auto``: the visible GPUs, or on CPU min(cores, 4) workers
+  (on the 2-core development machine 2 one-thread workers were faster than one two-thread process).
+* ``launcher=submitit``: one SLURM job per run (a job array) through submitit, each running ``execute`` as the
+  ``train`` command does, so a cluster sweep leaves the same run directories; ``submitit_cluster=local`` runs
+  the jobs as local processes (how the tests use it).
+
+Claims: a run is claimed by creating ``<out_dir>/.claims/<run key>.lock`` exclusively; the holder refreshes it
+every ``HEARTBEAT_S`` seconds and removes it when done. Another process that wants the same run (a second sweep,
+a second worker) waits while the lock is held and then finds the run finished; a lock whose holder was killed
+(its process is gone, on this host; or it was not refreshed for ``STALE_S`` seconds, on another) is taken over. So two workers never train the same run, and a killed
+sweep restarts where it stopped. A failing run (a bad value, a non-finite loss, a crash) is reported with one line
+and does not stop the others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import socket
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Sequence
+
+log = logging.getLogger(__name__)
+HEARTBEAT_S = 20.0
+STALE_S = 120.0
+POLL_S = 2.0
+CPU_WORKERS_MAX = 4
+_BACKBONES: Dict[str, tuple] = {}  # per process: model settings -> (backbone, tokenizer)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run of a grid: its overrides (task, model, data, method, seed, prompt lr, ...) and labels to print."""
+
+    overrides: tuple
+    method: str
+    seed: int
+    prompt_lr: Optional[float] = None
+
+
+@dataclass
+class Launch:
+    """How a sweep runs its grid (``compare``/``robustness`` arguments workers=, threads=, launcher=, slurm_*=)."""
+
+    workers: object = 1  # a count, or "auto"
+    threads: Optional[int] = None  # torch threads per worker on CPU (default: cores // workers)
+    launcher: str = "local"  # local | submitit
+    submitit_cluster: Optional[str] = None  # None: SLURM when srun exists, else local processes; or local | debug
+    slurm: Dict[str, object] = field(default_factory=dict)  # partition, gpus, cpus, time (minutes), mem_gb, array
+
+
+def cpu_count() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def gpu_count() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def plan_workers(launch: Launch) -> tuple[int, int, List[Optional[int]]]:
+    """(workers, threads per worker, the device of each worker: a GPU index, or None on CPU)."""
+    gpus = gpu_count()
+    if launch.workers == "auto":
+        workers = gpus or min(cpu_count(), CPU_WORKERS_MAX)
+    else:
+        workers = int(launch.workers)
+    threads = launch.threads or max(1, cpu_count() // workers)
+    devices = [i % gpus for i in range(workers)] if gpus else [None] * workers
+    return workers, threads, devices
+
+
+# -- claims --------------------------------------------------------------------------------------------
+def run_key(config) -> str:
+    from lit_infoprompt.compare import as_dict, experiment_key
+
+    key = json.dumps(experiment_key(as_dict(config)), sort_keys=True, default=str)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    lr = f"{config.optim.prompt_lr:g}"
+    return f"{config.task.name}-{config.method.name}-seed{config.seed}-lr{lr}-{digest}"
+
+
+def _held(lock: Path) -> bool:
+    """Whether a live holder has the lock: refreshed within STALE_S, and (when it names a process of this host)
+    that process still exists."""
+    try:
+        if time.time() - lock.stat().st_mtime >= STALE_S:
+            return False
+        holder = json.loads(lock.read_text() or "{}")
+    except FileNotFoundError:
+        return False
+    except ValueError:  # being written right now
+        return True
+    if holder.get("host") == socket.gethostname() and holder.get("pid"):
+        try:
+            os.kill(int(holder["pid"]), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+    return True
+
+
+@contextmanager
+def claim(lock: Path) -> Iterator[None]:
+    """Hold ``lock`` for the body (created exclusively, refreshed every HEARTBEAT_S, removed after); wait while
+    another live holder has it, take over a stale one."""
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    note = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()})
+    while True:
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            break
+        except FileExistsError:
+            if _held(lock):
+                time.sleep(POLL_S)
+                continue
+            try:  # stale: its holder stopped refreshing it (killed); take it over
+                lock.unlink()
+            except FileNotFoundError:
+                pass
+    with os.fdopen(fd, "w") as handle:
+        handle.write(note)
+    stop = threading.Event()
+
+    def beat():
+        while not stop.wait(HEARTBEAT_S):
+            try:
+                os.utime(lock)
+            except FileNotFoundError:
+                return
+
+    beater = threading.Thread(target=beat, daemon=True)
+    beater.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        try:
+            lock.unlink()
+        except FileNotFoundError:
+            pass
+
+
+# -- one run ---------------------------------------------------------------------------------------------
+def backbone_for(model_config) -> tuple:
+    from lit_infoprompt.backbone import load_backbone
+
+    key = json.dumps(model_config.__dict__, sort_keys=True, default=str)
+    if key not in _BACKBONES:
+        _BACKBONES[key] = load_backbone(model_config)
+    return _BACKBONES[key]
+
+
+def execute(job: Job) -> dict:
+    """Reuse, resume or train one run; never raises: a failure comes back as {"error": one line}."""
+    from lit_infoprompt.compare import find_run
+    from lit_infoprompt.config import load_config
+    from lit_infoprompt.hub import resolve_backbone
+    from lit_infoprompt.train import run
+
+    started = time.perf_counter()
+    try:
+        config = load_config(list(job.overrides))
+        resolve_backbone(config)
+        with claim(Path(config.out_dir) / ".claims" / f"{run_key(config)}.lock"):
+            run_dir, finished = find_run(config)
+            if finished:
+                return {"run_dir": str(run_dir), "reused": True, **_scores(run_dir / "summary.json")}
+            if run_dir is not None:
+                log.warning("resuming %s", run_dir)
+                config.resume = str(run_dir)
+            summary = run(config, *backbone_for(config.model))
+        return {"run_dir": summary["run_dir"], "reused": False, "seconds": time.perf_counter() - started,
+                **_scores(Path(summary["run_dir"]) / "summary.json")}
+    except Exception as err:  # noqa: BLE001 - every failure is reported, the grid goes on
+        first = str(err).splitlines()[0] if str(err) else ""
+        return {"error": f"{type(err).__name__}: {first}", "seconds": time.perf_counter() - started}
+
+
+def _scores(summary_path: Path) -> dict:
+    summary = json.loads(summary_path.read_text())
+    test = next((k for k in summary if k.startswith("test_")), None)
+    return {"best_dev": summary.get("best_dev"), "test_metric": test, "test": summary.get(test)}
+
+
+# -- the grid --------------------------------------------------------------------------------------------
+class Progress:
+    """One line per finished run and a count with an estimate of the time left."""
+
+    def __init__(self, total: int, parallel: int):
+        self.total, self.parallel, self.done, self.trained_seconds, self.trained = total, parallel, 0, 0.0, 0
+        self.started = time.perf_counter()
+
+    def line(self, job: Job, result: dict) -> str:
+        self.done += 1
+        lr = "" if job.prompt_lr is None else f" lr {job.prompt_lr:g}"
+        what = f"{job.method} seed {job.seed}{lr}"
+        if "error" in result:
+            status = f"FAILED: {result['error']}"
+        else:
+            status = (f"best dev {result['best_dev']:.4f}, {result['test_metric']} {result['test']:.4f}, "
+                      + ("reused" if result["reused"] else f"{result['seconds']:.0f} s"))
+            if not result["reused"]:
+                self.trained_seconds += result["seconds"]
+                self.trained += 1
+        left = self.total - self.done
+        eta = ""
+        if left and self.trained:
+            eta = f"; about {math.ceil(self.trained_seconds / self.trained * left / self.parallel / 60)} min left"
+        return f"[{self.done}/{self.total}] {what}: {status}{eta}"
+
+
+def _init_worker(threads: int, devices, counter) -> None:
+    """A pool worker: its share of the CPU threads and its GPU (before torch touches CUDA)."""
+    with counter.get_lock():
+        index = counter.value
+        counter.value += 1
+    device = devices[index % len(devices)]
+    if device is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(device)
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def run_grid(jobs: Sequence[Job], launch: Launch, report=print) -> List[dict]:
+    """Every job's result (in job order): {"run_dir", "reused", ...} or {"error"}. Finished runs are found first and
+    not sent to any worker."""
+    from lit_infoprompt.compare import find_run
+    from lit_infoprompt.config import load_config
+    from lit_infoprompt.hub import resolve_backbone
+
+    results: List[Optional[dict]] = [None] * len(jobs)
+    pending = []
+    for i, job in enumerate(jobs):
+        config = load_config(list(job.overrides))
+        resolve_backbone(config)
+        run_dir, finished = find_run(config)
+        if finished:
+            results[i] = {"run_dir": str(run_dir), "reused": True, **_scores(run_dir / "summary.json")}
+        else:
+            pending.append(i)
+    workers, threads, devices = plan_workers(launch) if launch.launcher == "local" else (len(pending) or 1, 0, [])
+    progress = Progress(len(jobs), max(1, min(workers, len(pending) or 1)))
+    for i, result in enumerate(results):
+        if result is not None:
+            report(progress.line(jobs[i], result))
+    if launch.launcher == "submitit":
+        _submitit(jobs, pending, launch, results, progress, report)
+    elif workers <= 1 or len(pending) <= 1:
+        for i in pending:
+            results[i] = execute(jobs[i])
+            report(progress.line(jobs[i], results[i]))
+    else:
+        _pool(jobs, pending, workers, threads, devices, results, progress, report)
+    return results
+
+
+def _pool(jobs, pending, workers, threads, devices, results, progress, report) -> None:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    context = multiprocessing.get_context("spawn")
+    counter = context.Value("i", 0)
+    with ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=context, initializer=_init_worker,
+                             initargs=(threads, devices, counter)) as pool:
+        futures = {pool.submit(execute, jobs[i]): i for i in pending}
+        for future in as_completed(futures):
+            i = futures[future]
+            try:
+                results[i] = future.result()
+            except Exception as err:  # noqa: BLE001 - a worker that died (killed, out of memory)
+                results[i] = {"error": f"worker died: {type(err).__name__}: {err}"}
+            report(progress.line(jobs[i], results[i]))
+
+
+def _submitit(jobs, pending, launch: Launch, results, progress, report) -> None:
+    try:
+        import submitit
+    except ImportError:
+        from lit_infoprompt.errors import InputError
+        raise InputError("launcher=submitit needs the 'submitit' package: pip install submitit") from None
+    if not pending:
+        return
+    from lit_infoprompt.config import load_config
+
+    out_dir = Path(load_config(list(jobs[pending[0]].overrides)).out_dir)
+    executor = submitit.AutoExecutor(folder=out_dir / "submitit" / "%j", cluster=launch.submitit_cluster)
+    slurm = launch.slurm
+    parameters = {"timeout_min": int(slurm.get("time", 60)), "name": "lit_infoprompt"}
+    if slurm.get("gpus") is not None:
+        parameters["gpus_per_node"] = int(slurm["gpus"])
+    if slurm.get("cpus") is not None:
+        parameters["cpus_per_task"] = int(slurm["cpus"])
+    if slurm.get("mem_gb") is not None:
+        parameters["mem_gb"] = float(slurm["mem_gb"])
+    if slurm.get("partition"):
+        parameters["slurm_partition"] = str(slurm["partition"])
+    if slurm.get("array") is not None:
+        parameters["slurm_array_parallelism"] = int(slurm["array"])
+    executor.update_parameters(**parameters)
+    submitted = executor.map_array(execute, [jobs[i] for i in pending])
+    index = {id(job): i for job, i in zip(submitted, pending)}
+    for job in submitit.helpers.as_completed(submitted):
+        i = index[id(job)]
+        try:
+            results[i] = job.result()
+        except Exception as err:  # noqa: BLE001 - the job died without a result (time limit, node failure)
+            first = str(err).strip().splitlines()
+            results[i] = {"error": f"job {job.job_id} died: {first[-1] if first else type(err).__name__}"}
+        report(progress.line(jobs[i], results[i]))

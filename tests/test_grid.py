@@ -1,0 +1,138 @@
+"""The grid of a sweep run by parallel workers or submitit: the same runs as one after another, claims that no two
+processes share, a killed sweep that restarts without retraining, and failures that do not stop the others."""
+
+import json
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import tiny_overrides
+from lit_infoprompt import grid
+from lit_infoprompt.compare import compare, parse_sweep
+from lit_infoprompt.errors import InputError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def sweep_args(model_dir, out, *extra):
+    return [*tiny_overrides(model_dir, out, "trainer.max_steps=4", "trainer.val_every=2", "archive=null"),
+            "methods=[prompt_tuning,infoprompt_head]", "seeds=[13,21]", *extra]
+
+
+def per_run(out: Path) -> dict:
+    """(method, seed) -> the run's scores and curve, for every run a comparison used."""
+    runs = {}
+    for line in (out / "runs.txt").read_text().split():
+        summary = json.loads((Path(line) / "summary.json").read_text())
+        keep = {k: v for k, v in summary.items() if k.startswith("test_") or k in ("best_dev", "best_step", "dev_auc")}
+        curve = [row.split(",")[:2] + row.split(",")[3:] for row in (Path(line) / "curve.csv").read_text().splitlines()]
+        runs[(summary["method"], summary["seed"])] = (keep, curve)  # curve without its seconds column
+    return runs
+
+
+def test_two_workers_give_the_same_runs_as_one_process(roberta_dir, tmp_path):
+    sequential = compare(sweep_args(roberta_dir, tmp_path / "one"))
+    parallel = compare(sweep_args(roberta_dir, tmp_path / "two", "workers=2", "threads=1"))
+    assert per_run(sequential) == per_run(parallel) and len(per_run(parallel)) == 4
+    one, two = (json.loads((out / "summary.json").read_text()) for out in (sequential, parallel))
+    assert one["methods"] == two["methods"] and one["paired_vs_prompt_tuning"] == two["paired_vs_prompt_tuning"]
+    assert not list((tmp_path / "two").rglob("*.lock"))  # every claim released
+
+
+def hold(lock, acquired, release_after):
+    with grid.claim(Path(lock)):
+        acquired.set()
+        time.sleep(release_after)
+
+
+def test_a_claimed_run_waits_for_its_holder_and_a_dead_holder_is_taken_over(tmp_path):
+    lock = tmp_path / ".claims" / "cb-prompt_tuning-seed13.lock"
+    context = multiprocessing.get_context("spawn")
+    acquired = context.Event()
+    holder = context.Process(target=hold, args=(str(lock), acquired, 2.0))
+    holder.start()
+    assert acquired.wait(60)
+    started = time.monotonic()
+    with grid.claim(lock):  # a second claimant waits until the first releases
+        waited = time.monotonic() - started
+        assert not holder.is_alive() or holder.exitcode is None
+    holder.join()
+    assert waited > 1.0 and holder.exitcode == 0
+    # a holder killed while holding: its lock names a dead process of this host, so it is taken over at once
+    acquired = context.Event()
+    holder = context.Process(target=hold, args=(str(lock), acquired, 60.0))
+    holder.start()
+    assert acquired.wait(60)
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.join()
+    assert lock.exists()
+    started = time.monotonic()
+    with grid.claim(lock):
+        assert time.monotonic() - started < grid.STALE_S / 4
+
+
+def test_a_killed_sweep_restarts_without_retraining_finished_runs(roberta_dir, tmp_path):
+    args = [*tiny_overrides(roberta_dir, tmp_path / "runs", "trainer.max_steps=40", "trainer.val_every=4",
+                            "archive=null"), "methods=[prompt_tuning,infoprompt_head]", "seeds=[13,21]", "workers=2",
+            "threads=1"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    sweep = subprocess.Popen([sys.executable, "-m", "lit_infoprompt", "compare", *args], cwd=ROOT, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while not list((tmp_path / "runs/cb").rglob("summary.json")) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    os.killpg(sweep.pid, signal.SIGKILL)  # the sweep and its workers, mid-way
+    sweep.wait()
+    finished = {p: p.read_bytes() for p in (tmp_path / "runs/cb").rglob("summary.json")}
+    assert 1 <= len(finished) < 4
+    out = compare(args)
+    for path, content in finished.items():
+        assert path.read_bytes() == content  # reused, not trained again
+    runs = per_run(out)
+    assert set(runs) == {(m, s) for m in ("prompt_tuning", "infoprompt_head") for s in (13, 21)}
+    assert not list((tmp_path / "runs").rglob("*.lock"))
+
+
+def test_a_failing_run_is_reported_and_the_others_finish(roberta_dir, tmp_path):
+    # a prompt learning rate of 1e30 makes the loss non-finite: those runs fail, the others finish
+    out = compare(sweep_args(roberta_dir, tmp_path / "runs", "workers=2", "threads=1", "prompt_lrs=[1e-3,1e30]"))
+    summary = json.loads((out / "summary.json").read_text())
+    failed = summary["failed_runs"]
+    assert {(f["method"], f["seed"], f["prompt_lr"]) for f in failed} <= {
+        (m, s, 1e30) for m in ("prompt_tuning", "infoprompt_head") for s in (13, 21)} and failed
+    assert all("NonFiniteLoss" in f["error"] for f in failed)
+    assert all(row["prompt_lr"] == [1e-3] for row in summary["methods"].values())
+    assert all(len(row["seeds"]) == 2 for row in summary["methods"].values())
+    assert "run(s) failed** and are not in the tables" in (out / "summary.md").read_text()
+
+
+def test_the_submitit_local_executor_runs_a_small_grid(roberta_dir, tmp_path):
+    pytest.importorskip("submitit")
+    out = compare([*tiny_overrides(roberta_dir, tmp_path / "runs", "trainer.max_steps=2", "trainer.val_every=2",
+                                   "archive=null"), "methods=[prompt_tuning]", "seeds=[13,21]",
+                   "launcher=submitit", "submitit_cluster=local", "slurm_time=10"])
+    assert set(per_run(out)) == {("prompt_tuning", 13), ("prompt_tuning", 21)}
+    assert list((tmp_path / "runs/submitit").rglob("*_result.pkl"))  # the jobs ran through submitit
+
+
+@pytest.mark.parametrize("arg,message", [("workers=0", "workers"), ("workers=two", "workers"),
+                                         ("launcher=ray", "launcher"), ("slurm_time=-5", "slurm_time")])
+def test_bad_launch_settings_are_one_error(arg, message):
+    with pytest.raises(InputError, match=message):
+        parse_sweep([arg])
+
+
+def test_worker_plan_splits_the_cores(monkeypatch):
+    monkeypatch.setattr(grid, "gpu_count", lambda: 0)
+    monkeypatch.setattr(grid, "cpu_count", lambda: 8)
+    assert grid.plan_workers(grid.Launch(workers=2)) == (2, 4, [None, None])
+    assert grid.plan_workers(grid.Launch(workers="auto")) == (4, 2, [None] * 4)
+    monkeypatch.setattr(grid, "gpu_count", lambda: 2)
+    assert grid.plan_workers(grid.Launch(workers="auto")) == (2, 4, [0, 1])
+    assert grid.plan_workers(grid.Launch(workers=4))[2] == [0, 1, 0, 1]  # two small runs per GPU
