@@ -149,9 +149,15 @@ class Backbone(nn.Module):
         out = self.encoder(inputs_embeds=inputs_embeds, attention_mask=attention_mask, **extra)
         return out.last_hidden_state  # (B, L, d)
 
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.word_embeddings.weight.dtype
+
     def head_input(self, hidden: torch.Tensor) -> torch.Tensor:
-        """r = g(h) with an MLM head, h without one."""
-        return self.transform(hidden)
+        """r = g(h) with an MLM head, h without one; float32, computed outside autocast (in the weights' own dtype),
+        so the class head reads the same r under bf16-mixed as the verbalizer would."""
+        with torch.autocast(device_type=hidden.device.type, enabled=False):
+            return self.transform(hidden.to(self.dtype)).float()
 
 
 def declares_mlm_head(hf_config) -> bool:

@@ -55,8 +55,13 @@ class DevCurve(L.Callback):
         step = trainer.global_step
         row = {"step": step, "examples": step * self.batch_size * trainer.world_size, "seconds": self.seconds()}
         row.update({k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")})
-        row.update({f"train/{k}": float(v) / self.count for k, v in self.sums.items()})
-        diagnostics = diagnostics_row({k: v / self.count for k, v in self.diag_sums.items()}) if self.count else {}
+        means = {k: v / self.count for k, v in self.sums.items()}
+        diag_means = {k: v / self.count for k, v in self.diag_sums.items()} if self.count else {}
+        if trainer.world_size > 1:  # each process saw its share of every batch: the mean over processes
+            means = {k: trainer.strategy.reduce(v, reduce_op="mean") for k, v in means.items()}
+            diag_means = {k: trainer.strategy.reduce(v, reduce_op="mean") for k, v in diag_means.items()}
+        row.update({f"train/{k}": float(v) for k, v in means.items()})
+        diagnostics = diagnostics_row(diag_means) if diag_means else {}
         row.update(diagnostics)
         self.sums, self.diag_sums, self.count = {}, {}, 0
         self.rows.append(row)

@@ -25,7 +25,7 @@ from typing import Dict, List, Optional, Sequence
 from omegaconf import OmegaConf
 
 from lit_infoprompt.bottleneck import ACTIVE_DIM_NATS
-from lit_infoprompt.config import Config, load_config, load_saved
+from lit_infoprompt.config import Config, load_config, load_saved, processes
 from lit_infoprompt.convergence import area_under_curve, best_row, steps_to_target
 from lit_infoprompt.errors import InputError
 from lit_infoprompt.grid import Job, Launch, run_grid
@@ -615,6 +615,15 @@ def parse_launch(launch: Launch, key: str, value: str) -> None:
             launch.slurm[key.removeprefix("slurm_")] = number
 
 
+def refuse_ddp(config: Config) -> None:
+    """A sweep trains many short runs in one command: Lightning's DDP launcher would start every worker on the
+    whole sweep. Spread the grid over the devices with workers instead (one run per device)."""
+    if processes(config) > 1:
+        raise InputError(f"a sweep runs one process per run, not DDP over {processes(config)} processes "
+                         f"(trainer.devices x trainer.num_nodes): use WORKERS=N (workers=N) to put the grid's runs on "
+                         f"N devices, or make train for one run on several GPUs")
+
+
 def sets_prompt_lr(overrides: List[str]) -> bool:
     return any(o.startswith("optim.prompt_lr=") for o in overrides)
 
@@ -643,6 +652,7 @@ def compare(args: List[str]) -> Path:
     task, e.g. the ablations, live side by side)."""
     sweep = parse_sweep(args)
     config = load_config([*sweep.overrides, f"method={sweep.methods[0]}"])  # fails early on a bad override
+    refuse_ddp(config)
     if sweep.prompt_lr_from:
         rates = chosen_rates(sweep.prompt_lr_from, sweep.methods)
         jobs = [job for m in sweep.methods for job in grid_jobs(sweep.overrides, [m], sweep.seeds, [rates[m]])]

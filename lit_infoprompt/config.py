@@ -99,7 +99,7 @@ class TrainerConfig:
     accelerator: str = "auto"  # Lightning accelerator: auto | cpu | gpu
     devices: Any = 1  # Lightning devices per node: a count or a list of ids (data.batch_size is per device)
     num_nodes: int = 1  # machines
-    strategy: str = "auto"  # Lightning strategy: auto | ddp | ddp_spawn | ...
+    strategy: str = "auto"  # Lightning strategy: auto | ddp (ddp_spawn/fork/notebook are refused: see validate)
     precision: str = "32-true"  # Lightning precision: 32-true | bf16-mixed (trainable params and optimiser stay fp32)
     target_dev: Optional[float] = None  # dev score whose first crossing is reported as steps_to_target
     progress_bar: bool = True  # show the tqdm progress bar
@@ -280,6 +280,27 @@ def validate(config: Config) -> None:
         raise InputError(f"optim.weight_decay must be >= 0, got {config.optim.weight_decay}")
     if method.nce_clamp is not None and not method.nce_clamp > 0:
         raise InputError(f"method.nce_clamp must be > 0 nats or null (off), got {method.nce_clamp}")
+    if any(word in str(config.trainer.strategy) for word in ("spawn", "fork", "notebook")):
+        raise InputError(f"trainer.strategy={config.trainer.strategy} is not supported: its worker processes keep the "
+                         f"dev curve and checkpoint paths to themselves; use trainer.strategy=ddp")
+
+
+def processes(config: Config) -> int:
+    """How many training processes the trainer settings start: devices per node x nodes (``auto`` or -1: every
+    visible GPU, or 1 on CPU)."""
+    devices = config.trainer.devices
+    if isinstance(devices, (list, tuple)) or OmegaConf.is_list(devices):
+        count = len(devices)
+    elif str(devices).strip() in ("auto", "-1"):
+        import torch
+
+        gpu = config.trainer.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
+        count = torch.cuda.device_count() if gpu else 1
+    elif "," in str(devices):
+        count = len([d for d in str(devices).split(",") if d.strip()])
+    else:
+        count = int(devices)
+    return max(1, count) * max(1, config.trainer.num_nodes)
 
 
 def load_saved(path: Path) -> Config:

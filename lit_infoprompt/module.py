@@ -8,6 +8,7 @@ stores: the frozen backbone is never written to a checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Dict, Optional, Set
 
 import lightning as L
@@ -35,6 +36,11 @@ def warmup_then_linear_decay(warmup_steps: int, total_steps: int):
             return (step + 1) / (warmup_steps + 1)
         return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
     return factor
+
+
+def full_precision(tensor: torch.Tensor):
+    """Autocast off on the tensor's device: the code inside runs in the tensors' own dtypes (float32 here)."""
+    return torch.autocast(device_type=tensor.device.type, enabled=False)
 
 
 class PromptClassifier(L.LightningModule):
@@ -94,8 +100,11 @@ class PromptClassifier(L.LightningModule):
         key = cache_key(*datamodule.cache_identity, rows)
         if key == self.cache_key:
             return
-        self.free_mask, self.free_cls = prompt_free_states(self.backbone, rows, datamodule.collate,
-                                                           datamodule.config.data.eval_batch_size, self.device)
+        trainer = self._trainer
+        precision = trainer.precision_plugin.forward_context() if trainer is not None else contextlib.nullcontext()
+        with precision:  # the run's precision, as the prompted states that are compared with these
+            self.free_mask, self.free_cls = prompt_free_states(self.backbone, rows, datamodule.collate,
+                                                               datamodule.config.data.eval_batch_size, self.device)
         self.cache_key = key
 
     def on_fit_start(self):
@@ -119,15 +128,17 @@ class PromptClassifier(L.LightningModule):
         hidden = self.backbone.encode(embeds, mask)  # (B, n+T, d)
         rows = torch.arange(ids.shape[0], device=ids.device)
         h = hidden[rows, mask_pos + shift[rows, mask_pos]]  # (B, d)
-        # The head and estimator networks run in float32 whatever the backbone's dtype (B x d: cheap).
-        return {"tokens": tokens, "prompt": prompt, "r": self.backbone.head_input(h).float()}
+        # The MLM transform, the head, the estimator networks and the losses run in float32 outside autocast,
+        # whatever the backbone's dtype and the run's precision (B x d: cheap): bf16 logits would tie.
+        return {"tokens": tokens, "prompt": prompt, "r": self.backbone.head_input(h)}
 
     def classify(self, r: torch.Tensor) -> Dict[str, torch.Tensor]:
-        """Logits from the head input; through the bottleneck when the method has one."""
-        if self.bottleneck is None:
-            return {"logits": self.head(r)}
-        u, mu, log_sigma, z = self.bottleneck(r)
-        return {"logits": self.head(u), "mu": mu, "log_sigma": log_sigma, "z": z}
+        """Logits from the head input; through the bottleneck when the method has one (float32, no autocast)."""
+        with full_precision(r):
+            if self.bottleneck is None:
+                return {"logits": self.head(r)}
+            u, mu, log_sigma, z = self.bottleneck(r)
+            return {"logits": self.head(u), "mu": mu, "log_sigma": log_sigma, "z": z}
 
     def forward(self, batch: Dict[str, torch.Tensor]) -> torch.Tensor:
         return self.classify(self.encode(batch)["r"])["logits"]  # (B, C)
@@ -137,11 +148,16 @@ class PromptClassifier(L.LightningModule):
         step's estimator diagnostics (detached) in ``last_diagnostics``."""
         enc = self.encode(batch)
         out = self.classify(enc["r"])
+        with full_precision(enc["r"]):
+            return self._loss_terms(batch, enc, out)
+
+    def _loss_terms(self, batch, enc, out) -> Dict[str, torch.Tensor]:
         terms = {"loss/ce": F.cross_entropy(out["logits"].float(), batch["labels"])}
         diagnostics = {}
         m = self.method
         if m.head_weight > 0:
-            per_example, count = head_nce(enc["prompt"], self.head.vectors, enc["tokens"], batch["attention_mask"])
+            per_example, count = head_nce(enc["prompt"].float(), self.head.vectors, enc["tokens"].float(),
+                                          batch["attention_mask"])
             terms["mi/head"] = clamped_mean(per_example, m.nce_clamp)
             diagnostics["mi_head_nats"] = mi_lower_bound(per_example, count)
         if m.rep_weight > 0 or m.kl_weight > 0:
@@ -172,14 +188,20 @@ class PromptClassifier(L.LightningModule):
     def training_step(self, batch, batch_idx):
         terms = self.losses(batch)
         loss = self.total_loss(terms)
-        if not torch.isfinite(loss):  # one host sync per step: cheap next to the encoder, and a NaN must stop
-            bad = [k for k, v in terms.items() if not torch.isfinite(v)] or ["total"]
-            raise NonFiniteLoss(f"non-finite loss: train/{bad[0]} at step {self.global_step}; the last good "
-                                f"checkpoint is checkpoints/last.ckpt")
+        finite = bool(torch.isfinite(loss))  # one host sync per step: cheap next to the encoder, and a NaN must stop
+        trainer = self._trainer
+        if trainer is not None and trainer.world_size > 1:  # every process stops at the same step, whichever saw it
+            finite = trainer.strategy.reduce_boolean_decision(finite, all=True)
+        if not finite:  # raised on every process at once: each exits with this message and status 3
+            bad = [k for k, v in terms.items() if not torch.isfinite(v)] or (["total"] if not torch.isfinite(loss) else [])
+            where = f"train/{bad[0]}" if bad else "the loss of another process"
+            raise NonFiniteLoss(f"non-finite loss: {where} at step {self.global_step}; the last good checkpoint is "
+                                f"checkpoints/last.ckpt")
         self.last_terms = {k: v.detach() for k, v in terms.items()}
         size = batch["labels"].shape[0]
-        self.log_dict({f"train/{k}": v for k, v in terms.items()}, batch_size=size)
-        self.log("train/loss", loss, prog_bar=True, batch_size=size)
+        # the mean over processes (each process's value is the mean over its share of the batch)
+        self.log_dict({f"train/{k}": v for k, v in terms.items()}, batch_size=size, sync_dist=True)
+        self.log("train/loss", loss, prog_bar=True, batch_size=size, sync_dist=True)
         return loss
 
     def _evaluate(self, batch, metrics: MetricCollection) -> torch.Tensor:

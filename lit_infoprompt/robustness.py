@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from lit_infoprompt.compare import (check_comparable, chosen_rates, code_versions, fmt, grid_jobs, listed, mean_std,
-                                    parse_sweep, prompt_lrs, read_run, run_all, versions_text)
+                                    parse_sweep, prompt_lrs, read_run, refuse_ddp, run_all, versions_text)
 from lit_infoprompt.config import load_config
 from lit_infoprompt.errors import InputError
 
@@ -65,6 +65,7 @@ def robustness(args: List[str]) -> Path:
         raise InputError("robustness runs one prompt learning rate per method (optim.prompt_lr=... or "
                          "prompt_lr_from=<compare folder>), not a grid")
     config = load_config([*overrides, f"method={methods[0]}"])  # fails early on a bad override
+    refuse_ddp(config)
     rates = chosen_rates(source, methods) if source else \
         {m: sweep.prompt_lrs[0] if sweep.prompt_lrs[0] is not None else config.optim.prompt_lr for m in methods}
     jobs = [job for init in INITS for m in methods

@@ -12,6 +12,7 @@ import time
 import warnings
 from dataclasses import asdict
 from pathlib import Path
+from typing import Optional
 
 import lightning as L
 import torch
@@ -22,7 +23,7 @@ from omegaconf import OmegaConf
 from lit_infoprompt.backbone import Backbone, load_backbone
 from lit_infoprompt.callbacks import DevCurve, RngState
 from lit_infoprompt.checkpointing import AtomicCheckpointIO
-from lit_infoprompt.config import Config, load_saved
+from lit_infoprompt.config import Config, load_saved, processes
 from lit_infoprompt.convergence import curve_summary
 from lit_infoprompt.datamodule import FewShotDataModule
 from lit_infoprompt.errors import InputError
@@ -66,11 +67,29 @@ def build(config: Config, backbone: Backbone = None, tokenizer=None):
     return build_module(config, backbone, tokenizer, label_ids), datamodule, split
 
 
+def check_shards(config: Config, datamodule: FewShotDataModule) -> None:
+    """Each process evaluates its own share of dev and test: one with no example would skip the evaluation while
+    the others wait for it in the metric sync (a hang). Refuse that before anything is written."""
+    world = processes(config)
+    for name, rows in (("dev", datamodule.dev_rows), ("test", datamodule.test_rows)):
+        if world > 1 and len(rows) < world:
+            raise InputError(f"the {name} set has {len(rows)} examples for {world} processes: every process needs at "
+                             f"least one; use fewer devices (trainer.devices) or more examples (data.shots)")
+
+
 def make_trainer(config: Config, run_dir: Path, callbacks, loggers) -> L.Trainer:
     t = config.trainer
+    strategy = t.strategy
+    if strategy == "ddp":  # the prompt-free cache is a buffer, identical on every rank: no re-broadcast per step
+        import inspect
+
+        from lightning.pytorch.strategies import DDPStrategy
+        from torch.nn.parallel import DistributedDataParallel
+        newer = "forward_sync_buffers" in inspect.signature(DistributedDataParallel.__init__).parameters
+        strategy = DDPStrategy(**{"forward_sync_buffers" if newer else "broadcast_buffers": False})
     return L.Trainer(
         max_steps=t.max_steps, val_check_interval=t.val_every, check_val_every_n_epoch=None,
-        accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes, strategy=t.strategy,
+        accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes, strategy=strategy,
         precision=t.precision, deterministic=t.deterministic, logger=loggers, callbacks=callbacks,
         enable_progress_bar=t.progress_bar, log_every_n_steps=min(10, t.val_every), num_sanity_val_steps=0,
         default_root_dir=str(run_dir), enable_model_summary=t.progress_bar,
@@ -103,15 +122,63 @@ def check_resumable(run_dir: Path, split: dict) -> Path:
     return last
 
 
+STORE_PORT_OFFSET = 1  # the run-directory store listens on the main port + 1 (the main port is the process group's)
+_STORES: list = []  # the run-directory stores, kept for the life of the process
+
+
+def external_ranks(config: Config) -> Optional[tuple]:
+    """(global rank, world size, main address, main port) when the training processes were not all started by
+    this command's own launcher: torchrun, SLURM (srun with several tasks), or a multi-node launch (one command
+    per node, NODE_RANK set). None for one process, or for Lightning's single-node launcher."""
+    from lightning.fabric.plugins.environments import LightningEnvironment, SLURMEnvironment, TorchElasticEnvironment
+
+    if TorchElasticEnvironment.detect():
+        env = TorchElasticEnvironment()
+    elif SLURMEnvironment.detect() and int(os.environ.get("SLURM_NTASKS", "1")) > 1:
+        env = SLURMEnvironment()
+    elif config.trainer.num_nodes > 1:
+        env = LightningEnvironment()
+        per_node = processes(config) // config.trainer.num_nodes
+        env.set_global_rank(int(os.environ.get("NODE_RANK", 0)) * per_node + int(os.environ.get("LOCAL_RANK", 0)))
+        env.set_world_size(processes(config))
+    else:
+        return None
+    return env.global_rank(), env.world_size(), env.main_address, env.main_port
+
+
+def agreed_run_dir(claim, rank: int, world: int, address: str, port: int) -> Path:
+    """Global rank 0 claims the run directory and hands its path to every other rank through a TCP store at
+    ``address:port + STORE_PORT_OFFSET`` (the run directory must be on a filesystem all nodes share)."""
+    from datetime import timedelta
+
+    from torch.distributed import TCPStore
+
+    store = TCPStore(address, port + STORE_PORT_OFFSET, world, rank == 0, timedelta(minutes=30),
+                     wait_for_workers=False)
+    _STORES.append(store)  # every rank keeps its store until the process ends (closing a client early hangs)
+    if rank == 0:
+        run_dir = claim()
+        store.set("lit_infoprompt/run_dir", str(run_dir))
+        return run_dir
+    return Path(store.get("lit_infoprompt/run_dir").decode())
+
+
 def claim_run_dir(config: Config, split: dict) -> Path:
-    """A new run directory; DDP worker processes (LOCAL_RANK > 0), which Lightning's launcher starts by
-    running this command again, join the directory of the process that launched them."""
+    """A new run directory, the same for every training process: worker processes that Lightning's launcher
+    starts by running this command again (LOCAL_RANK > 0) inherit it; processes started otherwise (torchrun,
+    SLURM, other nodes) receive global rank 0's through ``agreed_run_dir``."""
     inherited = os.environ.get(RUN_DIR_ENV)
     if inherited and os.environ.get("LOCAL_RANK", "0") != "0":
         return Path(inherited)
     config.code = code_version()
-    run_dir = new_run_dir(config, split)
-    write_start(run_dir, config, split)
+
+    def claim() -> Path:
+        run_dir = new_run_dir(config, split)
+        write_start(run_dir, config, split)
+        return run_dir
+
+    ranks = external_ranks(config)
+    run_dir = claim() if ranks is None or ranks[1] == 1 else agreed_run_dir(claim, *ranks)
     os.environ[RUN_DIR_ENV] = str(run_dir)
     return run_dir
 
@@ -132,6 +199,7 @@ def run(config: Config, backbone: Backbone = None, tokenizer=None) -> dict:
         config = saved_config(resume_dir)
     resolve_backbone(config)  # model.name=auto: roberta-large, or the fallback with a notice
     module, datamodule, split = build(config, backbone, tokenizer)
+    check_shards(config, datamodule)
     if resume_dir is not None:
         run_dir, last = resume_dir, check_resumable(resume_dir, split)
         keep_metrics_csv(run_dir, last)

@@ -77,6 +77,10 @@ def test_two_cpu_processes_match_one(roberta_dir, tmp_path):
     def dev_scores(summary):
         return [float(row[k]) for row in dev_curve(Path(summary["run_dir"])) for k in ("val/acc", "val/f1_macro")]
     assert dev_scores(b) == pytest.approx(dev_scores(a), abs=1e-4)
+    def train_terms(summary):  # the mean over both processes' halves of each batch = the one process's value
+        return [float(v) for row in dev_curve(Path(summary["run_dir"])) for k, v in row.items()
+                if k.startswith("train/") and v != ""]
+    assert len(train_terms(b)) > 0 and train_terms(b) == pytest.approx(train_terms(a), abs=1e-4)
     assert b["sizes"] == a["sizes"]
     import torch
     states = [torch.load(Path(s["run_dir"]) / "checkpoints/last.ckpt", weights_only=False) for s in (a, b)]
