@@ -25,8 +25,9 @@ class TaskConfig:
     label_words: List[str] = field(default_factory=list)  # one verbalizer word (or phrase) per label, same order
     template: str = ""  # text with {field} slots and exactly one <mask>
     metric: str = "acc"  # dev metric that selects the best checkpoint (one of metrics)
-    metrics: List[str] = field(default_factory=lambda: ["acc", "f1_macro"])  # acc | f1_macro | semeval_f1
-    format: str = "superglue"  # file reader: superglue (jsonl) | semeval (official TXT) | relation (generic jsonl)
+    metrics: List[str] = field(default_factory=lambda: ["acc", "f1_macro"])  # acc | f1_macro | f1 | mcc | semeval_f1
+    format: str = "superglue"  # file reader: superglue (jsonl) | semeval (official TXT) | relation (generic jsonl) |
+    # glue-sst2 | glue-mrpc | glue-cola (the official GLUE tsv layouts)
     folder: str = "superglue/CB"  # task folder under data.dir
     train_file: str = "train.jsonl"  # pool the few-shot train/dev examples are drawn from
     test_file: str = "val.jsonl"  # official file scored as the test set
@@ -142,7 +143,7 @@ class Config:
     backbone_notice: Optional[str] = None  # written by the run: why model.name=auto did not give roberta-large
 
 
-METRICS = ("acc", "f1_macro", "semeval_f1")
+METRICS = ("acc", "f1_macro", "f1", "mcc", "semeval_f1")
 CHOICES = {
     "model.mlm_head": ("auto", "true", "false"),
     "model.dtype": ("float32", "bfloat16"),
@@ -150,7 +151,7 @@ CHOICES = {
     "prompt.init": ("random", "vocab", "text", "label_words"),
     "prompt.placement": ("prefix", "template"),
     "prompt.kind": ("static", "instance"),
-    "task.format": ("superglue", "semeval", "relation"),
+    "task.format": ("superglue", "semeval", "relation", "glue-sst2", "glue-mrpc", "glue-cola"),
     "data.protocol": ("per_class", "budget", "fixed"),
     "logger": ("csv", "wandb"),
     "wandb.mode": ("online", "offline", "disabled"),
@@ -244,6 +245,9 @@ def validate(config: Config) -> None:
     unknown = set(config.task.metrics) - set(METRICS)
     if unknown:
         raise InputError(f"task.metrics: unknown metric(s) {sorted(unknown)} (known: {', '.join(METRICS)})")
+    if "f1" in config.task.metrics and len(config.task.labels) != 2:
+        raise InputError(f"task.metrics: f1 is the binary F1 of the second class; task {config.task.name} has "
+                         f"{len(config.task.labels)} classes (use f1_macro)")
     if config.task.metric not in config.task.metrics:
         raise InputError(f"task.metric={config.task.metric} is not one of task.metrics {config.task.metrics}")
     positive = {"data.shots": config.data.shots, "data.budget": config.data.budget,

@@ -1,4 +1,5 @@
-"""Evaluation metrics by name: ``acc``, ``f1_macro`` (torchmetrics) and SemEval-2010 Task 8's official score.
+"""Evaluation metrics by name: ``acc``, ``f1_macro``, ``f1`` (binary, class 1), ``mcc`` (torchmetrics) and
+SemEval-2010 Task 8's official score.
 
 All are torchmetrics ``Metric``s with sum-reduced states, so under DDP they are computed over the union
 of the ranks' examples.
@@ -11,7 +12,8 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 from torchmetrics import Metric, MetricCollection
-from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+from torchmetrics.classification import (BinaryF1Score, MulticlassAccuracy, MulticlassF1Score,
+                                        MulticlassMatthewsCorrCoef)
 
 
 def relation_type(label: str) -> Optional[str]:
@@ -61,5 +63,7 @@ def build_metrics(names: Sequence[str], labels: List[Any], prefix: str) -> Metri
         "acc": lambda: MulticlassAccuracy(len(labels), average="micro"),
         "f1_macro": lambda: MulticlassF1Score(len(labels), average="macro"),
         "semeval_f1": lambda: SemEvalF1(labels),
+        "f1": lambda: BinaryF1Score(),  # F1 of the second class (label 1: MRPC's "equivalent"), GLUE's F1
+        "mcc": lambda: MulticlassMatthewsCorrCoef(len(labels)),  # Matthews correlation, GLUE's CoLA metric
     }
     return MetricCollection({name: makers[name]() for name in names}, prefix=prefix)

@@ -217,8 +217,14 @@ def mcc(confusion: np.ndarray, labels: Sequence[str]) -> np.ndarray:
     return np.divide(numerator, denominator, out=np.zeros(np.shape(n)), where=denominator > 0)
 
 
+def f1_binary(confusion: np.ndarray, labels: Sequence[str]) -> np.ndarray:
+    """F1 of the second class (torchmetrics' BinaryF1Score; 0 when it is neither predicted nor present)."""
+    f1, _ = _f1_per_class(confusion)
+    return f1[..., 1]
+
+
 FROM_CONFUSION: Dict[str, Callable[[np.ndarray, Sequence[str]], np.ndarray]] = {
-    "acc": accuracy, "f1_macro": f1_macro, "semeval_f1": semeval_f1, "mcc": mcc}
+    "acc": accuracy, "f1_macro": f1_macro, "f1": f1_binary, "semeval_f1": semeval_f1, "mcc": mcc}
 
 
 def bootstrap_test_scores(metric: str, confusion: Sequence[Sequence[int]], labels: Sequence[str],

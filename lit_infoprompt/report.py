@@ -28,8 +28,11 @@ RUN_FILES = ("config.yaml", "split.json", "curve.csv", "summary.json")
 # The evidence the issues ask for: (task, methods, seeds), plus robustness on CB.
 MAIN_METHODS = ["prompt_tuning", "infoprompt"]
 ABLATIONS = ["infoprompt_head", "infoprompt_rep", "prompt_tuning_bottleneck"]
-EXPECTED = [("cb", MAIN_METHODS, 20), ("cb", ABLATIONS, 5), ("rte", MAIN_METHODS + ABLATIONS, 5),
-            ("wic", MAIN_METHODS + ABLATIONS, 5), ("semeval", MAIN_METHODS, 5)]
+EXPECTED = [("cb 16-shot", MAIN_METHODS, 20), ("cb 16-shot", ABLATIONS, 5),
+            ("rte 16-shot", MAIN_METHODS + ABLATIONS, 5), ("wic 16-shot", MAIN_METHODS + ABLATIONS, 5),
+            ("semeval budget 256", MAIN_METHODS, 5), ("sst2 budget 64", MAIN_METHODS, 5),
+            ("sst2 budget 256", MAIN_METHODS, 5), ("mrpc budget 64", MAIN_METHODS, 5),
+            ("mrpc budget 256", MAIN_METHODS, 5), ("cola budget 256", MAIN_METHODS, 5)]
 EXPECTED_ROBUSTNESS = ["cb"]
 
 PREAMBLE = """# Results: InfoPrompt vs vanilla prompt tuning
@@ -181,7 +184,7 @@ def coverage(summaries: List[dict], robustness_tasks: List[str]) -> List[str]:
     """Sentences on what the report holds against EXPECTED: missing tasks, methods, seeds, robustness."""
     done: Dict[str, Dict[str, int]] = {}
     for summary in summaries:
-        task = summary.get("task") or summary["header"].split(" ", 1)[0]
+        task = summary["header"].split(",")[0]  # "<task> <split>", e.g. "cb 16-shot", "semeval budget 256"
         for method, row in summary["methods"].items():
             done.setdefault(task, {})[method] = max(len(row["seeds"]), done.get(task, {}).get(method, 0))
     lines = []

@@ -129,12 +129,44 @@ def read_semeval(path: Path, fields: Sequence[str], labels: Sequence[Any]) -> Li
     return examples
 
 
+# GLUE tsv layouts: (header line?, column names in order). The label column is "label"; text columns are fields.
+GLUE_LAYOUTS = {
+    "glue-sst2": (True, ("sentence", "label")),
+    "glue-mrpc": (True, ("label", "id1", "id2", "sentence1", "sentence2")),  # header "Quality\t#1 ID\t..."
+    "glue-cola": (False, ("source", "label", "mark", "sentence")),  # no header; mark: the original '*' or empty
+}
+GLUE_TEXT = {"glue-sst2": {"sentence"}, "glue-mrpc": {"sentence1", "sentence2"}, "glue-cola": {"sentence"}}
+
+
+def read_glue(path: Path, fields: Sequence[str], labels: Sequence[Any], layout: str) -> List[Example]:
+    """A GLUE tsv file in its official layout (``GLUE_LAYOUTS``): UTF-8 (a BOM, as in MRPC, is skipped), one row
+    per line, tab-separated; a row with another number of columns or an unknown label is an error naming the
+    file and line. Labels are the strings of the file ("0"/"1")."""
+    header, columns = GLUE_LAYOUTS[layout]
+    examples = []
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        for number, line in enumerate(handle, start=1):
+            line = line.rstrip("\r\n")
+            if (header and number == 1) or not line.strip():
+                continue
+            where = f"{path}:{number}"
+            cells = line.split("\t")
+            if len(cells) != len(columns):
+                raise InputError(f"{where}: expected {len(columns)} tab-separated columns ({', '.join(columns)}), "
+                                 f"found {len(cells)}")
+            row = dict(zip(columns, cells))
+            examples.append(_example(row, fields, labels, "label", where, number - 1 - header))
+    return examples
+
+
 READERS: Dict[str, Callable[[Path, Sequence[str], Sequence[Any]], List[Example]]] = {
     "superglue": read_superglue,
     "semeval": read_semeval,
     "relation": read_relation,
+    **{layout: (lambda layout: lambda path, fields, labels: read_glue(path, fields, labels, layout))(layout)
+       for layout in GLUE_LAYOUTS},
 }
-FORMAT_FIELDS = {"semeval": {"sentence", "e1", "e2"}, "relation": {"sentence", "e1", "e2"}}
+FORMAT_FIELDS = {"semeval": {"sentence", "e1", "e2"}, "relation": {"sentence", "e1", "e2"}, **GLUE_TEXT}
 
 
 def read_examples(path: Path, task: TaskConfig, fields: Sequence[str]) -> List[Example]:
@@ -203,7 +235,7 @@ def download(task: TaskConfig, folder: Path, fallback: bool = False) -> bool:
                          f"give data.dir=<local folder>") from None
     folder.mkdir(parents=True, exist_ok=True)
     test_split = "validation" if "validation" in hub else "test"
-    label_key = "label" if task.format == "superglue" else "relation"
+    label_key = "relation" if task.format == "semeval" else "label"
     names = hub["train"].features[label_key].names
     if len(names) != len(task.labels):
         raise InputError(f"{'/'.join(task.hub)} has {len(names)} classes, task {task.name} has {len(task.labels)}")
@@ -234,4 +266,21 @@ def write_semeval(rows, label_names: Sequence[str], labels: Sequence[Any], path:
                          for i, row in enumerate(rows, start=1)))
 
 
-WRITERS = {"superglue": write_official, "semeval": write_semeval}
+GLUE_HEADERS = {"glue-sst2": "sentence\tlabel", "glue-mrpc": "\ufeffQuality\t#1 ID\t#2 ID\t#1 String\t#2 String"}
+
+
+def write_glue(layout: str):
+    """Hub GLUE rows ({sentence | sentence1, sentence2}, label, idx) as the official tsv of ``layout``."""
+    _, columns = GLUE_LAYOUTS[layout]
+
+    def write(rows, label_names: Sequence[str], labels: Sequence[Any], path: Path) -> None:
+        def line(row) -> str:
+            cells = {**row, "label": str(labels[row["label"]]), "id1": row.get("idx", ""), "id2": row.get("idx", ""),
+                     "source": "hub", "mark": ""}
+            return "\t".join(str(cells[c]).replace("\t", " ").replace("\n", " ") for c in columns) + "\n"
+        head = [GLUE_HEADERS[layout] + "\n"] if layout in GLUE_HEADERS else []
+        _atomic_write(path, head + [line(row) for row in rows])
+    return write
+
+
+WRITERS = {"superglue": write_official, "semeval": write_semeval, **{l: write_glue(l) for l in GLUE_LAYOUTS}}

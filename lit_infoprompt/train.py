@@ -94,6 +94,9 @@ def make_trainer(config: Config, run_dir: Path, callbacks, loggers) -> L.Trainer
         enable_progress_bar=t.progress_bar, log_every_n_steps=min(10, t.val_every), num_sanity_val_steps=0,
         default_root_dir=str(run_dir), enable_model_summary=t.progress_bar,
         use_distributed_sampler=False,  # the datamodule shards itself: step-indexed batches, unpadded eval
+        # no_grad, not inference_mode, for every evaluation: the step-0 validate would otherwise leave inference
+        # tensors in metric states (MCC's confusion matrix) that fit's no_grad validation then updates in place
+        inference_mode=False,
         plugins=[AtomicCheckpointIO()],
     )
 

@@ -102,7 +102,7 @@ def test_bad_data_is_one_line_with_file_and_line_number(roberta_dir, tmp_path, c
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["task=nosuchtask"], "error: unknown task 'nosuchtask' (known: boolq, cb, copa, rte, semeval, wic)"),
+    (["task=nosuchtask"], "error: unknown task 'nosuchtask' (known: boolq, cb, cola, copa, mrpc, rte, semeval, sst2, wic)"),
     (["task.template='{premise} {hypothesis}'"], "error: task.template must contain exactly one <mask>"),
     (["task.template={premise} {hypothesis}"], "error: cannot parse override 'task.template={premise} {hypothesis}'"),
     (["task=semeval", "data.shots=2"], "error: class 'Component-Whole(e2,e1)' has 0 training examples"),

@@ -145,8 +145,9 @@ def test_robustness_and_report_from_runs_on_disk(roberta_dir, tmp_path, monkeypa
         archived = archive / "runs" / Path(line).relative_to(tmp_path / "runs")
         assert {p.name for p in archived.iterdir()} == {"config.yaml", "split.json", "curve.csv", "summary.json"}
         assert f"`{archived.relative_to(archive)}`" in text
-    assert "- wic (prompt_tuning, infoprompt, infoprompt_head, infoprompt_rep, prompt_tuning_bottleneck): not run." in text
-    assert "- cb: no runs of infoprompt." in text and "- cb: fewer than 20 seeds for prompt_tuning (2 seeds)" in text
+    assert "- wic 16-shot (prompt_tuning, infoprompt, infoprompt_head, infoprompt_rep, prompt_tuning_bottleneck): " \
+           "not run." in text and "- cola budget 256 (prompt_tuning, infoprompt): not run." in text
+    assert "- cb 4-shot" not in text  # coverage is per task and split: the tiny 4-shot runs are not the 16-shot ones
     assert "robustness to the prompt initialisation" not in text.split("Missing:")[1].split("##")[0]
     # a fresh clone has the archive but no runs/: the report comes out the same, and compare reuses archived runs
     import shutil

@@ -91,6 +91,7 @@ def random_confusion(classes, n, seed):
 
 @pytest.mark.parametrize("name,labels", [
     ("acc", ["a", "b", "c"]), ("f1_macro", ["a", "b", "c", "d"]), ("mcc", ["a", "b", "c"]), ("mcc", ["no", "yes"]),
+    ("f1", ["no", "yes"]),
     ("semeval_f1", ["Cause-Effect(e1,e2)", "Cause-Effect(e2,e1)", "Member-Collection(e1,e2)",
                     "Member-Collection(e2,e1)", "Other"]),
 ])
