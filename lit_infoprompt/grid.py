@@ -6,8 +6,9 @@ resolve the config, **claim** the run, reuse it when finished, resume it when a 
 * ``workers=1`` (default): one after another in this process, one backbone for all runs (today's ``compare``).
 * ``workers=N``: N worker processes pull runs from the grid. Each keeps its backbone for all its runs. With GPUs
   each worker is pinned to one device (round robin, so 2 workers per GPU share it); on CPU the cores are split
-  (``threads`` per worker, default cores // N). ``workers=auto``: the visible GPUs, or on CPU min(cores, 4) workers
-  (on the 2-core development machine 2 one-thread workers were faster than one two-thread process).
+  (``threads`` per worker, default cores // N). ``workers=auto``: the visible GPUs; on CPU one process with every
+  core (on the 2-core development machine, 2 one-thread workers took 1.01x the time of one two-thread process for
+  a 6-run CB grid: ``make bench-workers``).
 * ``launcher=submitit``: one SLURM job per run (a job array) through submitit, each running ``execute`` as the
   ``train`` command does, so a cluster sweep leaves the same run directories; ``submitit_cluster=local`` runs
   the jobs as local processes (how the tests use it).
@@ -39,7 +40,6 @@ log = logging.getLogger(__name__)
 HEARTBEAT_S = 20.0
 STALE_S = 120.0
 POLL_S = 2.0
-CPU_WORKERS_MAX = 4
 _BACKBONES: Dict[str, tuple] = {}  # per process: model settings -> (backbone, tokenizer)
 
 
@@ -78,7 +78,7 @@ def plan_workers(launch: Launch) -> tuple[int, int, List[Optional[int]]]:
     """(workers, threads per worker, the device of each worker: a GPU index, or None on CPU)."""
     gpus = gpu_count()
     if launch.workers == "auto":
-        workers = gpus or min(cpu_count(), CPU_WORKERS_MAX)
+        workers = gpus or 1  # CPU: measured no faster split into workers (make bench-workers)
     else:
         workers = int(launch.workers)
     threads = launch.threads or max(1, cpu_count() // workers)

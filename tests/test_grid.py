@@ -132,7 +132,7 @@ def test_worker_plan_splits_the_cores(monkeypatch):
     monkeypatch.setattr(grid, "gpu_count", lambda: 0)
     monkeypatch.setattr(grid, "cpu_count", lambda: 8)
     assert grid.plan_workers(grid.Launch(workers=2)) == (2, 4, [None, None])
-    assert grid.plan_workers(grid.Launch(workers="auto")) == (4, 2, [None] * 4)
+    assert grid.plan_workers(grid.Launch(workers="auto")) == (1, 8, [None])  # CPU: one process, every core
     monkeypatch.setattr(grid, "gpu_count", lambda: 2)
     assert grid.plan_workers(grid.Launch(workers="auto")) == (2, 4, [0, 1])
     assert grid.plan_workers(grid.Launch(workers=4))[2] == [0, 1, 0, 1]  # two small runs per GPU
