@@ -182,7 +182,7 @@ def execute(job: Job) -> dict:
         with claim(Path(config.out_dir) / ".claims" / f"{run_key(config)}.lock"):
             run_dir, finished = find_run(config)
             if finished:
-                return {"run_dir": str(run_dir), "reused": True, **_scores(run_dir / "summary.json")}
+                return _reused(run_dir)
             if run_dir is not None:
                 log.warning("resuming %s", run_dir)
                 config.resume = str(run_dir)
@@ -192,6 +192,11 @@ def execute(job: Job) -> dict:
     except Exception as err:  # noqa: BLE001 - every failure is reported, the grid goes on
         first = str(err).splitlines()[0] if str(err) else ""
         return {"error": f"{type(err).__name__}: {first}", "seconds": time.perf_counter() - started}
+
+
+def _reused(run_dir: Path) -> dict:
+    """The result of a run found finished: reused, not trained."""
+    return {"run_dir": str(run_dir), "reused": True, **_scores(run_dir / "summary.json")}
 
 
 def _scores(summary_path: Path) -> dict:
@@ -255,7 +260,7 @@ def run_grid(jobs: Sequence[Job], launch: Launch, report=print) -> List[dict]:
         resolve_backbone(config)
         run_dir, finished = find_run(config)
         if finished:
-            results[i] = {"run_dir": str(run_dir), "reused": True, **_scores(run_dir / "summary.json")}
+            results[i] = _reused(run_dir)
         else:
             pending.append(i)
     workers, threads, devices = plan_workers(launch) if launch.launcher == "local" else (len(pending) or 1, 0, [])
