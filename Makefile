@@ -1,7 +1,7 @@
 # lit_infoprompt — the commands a researcher runs. Variables can also come from the environment.
 #   make train TASK=cb SHOTS=16 [SEED=13] [METHOD=prompt_tuning] [MODEL=roberta-large|<hub id>|<dir>] [DATA_DIR=<dir>]
 #              (no MODEL: roberta-large where the hub or HF cache has it, else all-MiniLM-L6-v2, with a notice)
-#              [MAX_STEPS=1000] [ARGS="key=value ..."]
+#              [MAX_STEPS=1000] [ARGS="key=value ..."]   (ARGS=-q: no progress bar, one result line)
 #   make train RESUME=<run dir>                      continue an unfinished run from its last checkpoint
 #   make train ... GPUS=4                             Lightning DDP on 4 GPUs (data.batch_size is per GPU)
 #   make compare TASK=cb SHOTS=16 [METHODS="prompt_tuning infoprompt"] [SEEDS="13 21 42 87 100"]

@@ -12,8 +12,9 @@ from lit_infoprompt.errors import InputError, NonFiniteLoss
 
 USAGE = """usage: python -m lit_infoprompt COMMAND [key=value ...]
 
-  train   [task=cb] [method=prompt_tuning] [key=value ...]
-          Trains a soft prompt on a frozen masked LM and tests the best-on-dev checkpoint.
+  train   [task=cb] [method=prompt_tuning] [-q] [key=value ...]
+          Trains a soft prompt on a frozen masked LM and tests the best-on-dev checkpoint; prints a progress bar
+          over the optimiser steps and a table at the end (-q/--quiet: no bar, one result line).
           resume=<run dir> continues an unfinished run from its last checkpoint.
   compare [methods=[prompt_tuning,infoprompt]] [seeds=[13,21,42,87,100]] [target=<dev score>] [key=value ...]
           Runs (or reuses) every method x seed and writes curves.png, summary.md/json under runs/compare/.
@@ -34,15 +35,16 @@ USAGE = """usage: python -m lit_infoprompt COMMAND [key=value ...]
 
 def train(args) -> int:
     from lit_infoprompt.config import load_config
+    from lit_infoprompt.console import end_table, notice, result_line, take_quiet_flag
     from lit_infoprompt.train import run
 
+    args, quiet = take_quiet_flag(args)
+    if quiet:  # for scripts: no bar, one result line on stdout (notices go to stderr)
+        args = [*args, "trainer.progress_bar=false"]
     summary = run(load_config(args))
-    print(json.dumps(summary, indent=2))
-    tests = "  ".join(f"{key} {value:.4f}" for key, value in summary.items() if key.startswith("test_"))
-    print(f"{tests}  best dev {summary['dev_metric']} {summary['best_dev']:.4f} at step {summary['best_step']}"
-          f"  -> {summary['run_dir']}")
-    if summary.get("backbone_notice"):
-        print(f"NOTICE {summary['backbone_notice']}")
+    print(result_line(summary) if quiet else end_table(summary))
+    if notice(summary):
+        print(notice(summary), file=sys.stderr if quiet else sys.stdout)
     return 0
 
 

@@ -30,7 +30,8 @@ from lit_infoprompt.convergence import area_under_curve, best_row, steps_to_targ
 from lit_infoprompt.errors import InputError
 from lit_infoprompt.grid import Job, Launch, run_grid
 from lit_infoprompt.plots import plot_curves
-from lit_infoprompt.power import METRIC_MARGIN, STEPS_MARGIN, difference, sentence, test_noise
+from lit_infoprompt.power import (METRIC_MARGIN, STEPS_MARGIN, constant_predictors, difference, sentence,
+                                  test_gold_counts, test_noise)
 from lit_infoprompt.provenance import describe
 
 log = logging.getLogger(__name__)
@@ -299,6 +300,16 @@ def aggregate(runs: List[dict], methods: List[str], target: Optional[float], mar
     labels = runs[0]["config"]["task"]["labels"]
     for method, method_runs in by_method.items():
         table[method]["within_run_noise"] = test_noise(method_runs, main.removeprefix("test_"), labels)
+    gold = test_gold_counts(runs[0]["summary"], runs[0].get("dir"))  # every run of a comparison has the same test set
+    constant = None if gold is None else constant_predictors(gold, labels, [k.removeprefix("test_") for k in test_keys])
+    if constant and main.removeprefix("test_") in constant:
+        floor = constant[main.removeprefix("test_")]["score"]
+        for method in by_method:  # above the floor by more than one run's own 95 % test interval?
+            noise = table[method]["within_run_noise"]
+            clear_by = noise["half_width"] if noise else 0.0
+            gap = table[method][main]["mean"] - floor
+            table[method]["vs_constant"] = {"constant": floor, "difference": gap, "clear_by": clear_by,
+                                            "above": gap > clear_by}
     per_seed = {m: {r["summary"]["seed"]: r["summary"][main] for r in rs} for m, rs in by_method.items()}
     paired = {m: paired_test(per_seed[methods[0]], per_seed[m]) for m in methods[1:]}
     margin = METRIC_MARGIN if margin is None else margin
@@ -307,7 +318,8 @@ def aggregate(runs: List[dict], methods: List[str], target: Optional[float], mar
             "thresholds": dict(zip([f"q{int(q * 100)}" for q in TARGET_QUANTILES], thresholds)),
             "test_metric": main, "methods": table, "paired_vs_" + methods[0]: paired,
             "power_vs_" + methods[0]: power_vs_baseline(by_method, methods, main, metric, target, margin, steps_margin),
-            "margins": {"score": margin, "steps": steps_margin}, "code_versions": code_versions(runs)}
+            "margins": {"score": margin, "steps": steps_margin}, "code_versions": code_versions(runs),
+            "constant_predictor": constant}
 
 
 def fmt(stat: dict, digits: int = 4) -> str:
@@ -429,6 +441,20 @@ def markdown(result: dict, header: str, methods: List[str]) -> str:
         lr = ", ".join(f"{v:g}" for v in row["prompt_lr"])
         lines.append(f"| {method} | {lr} | {len(row['seeds'])} | " + " | ".join(fmt(row[k]) for k in test_keys)
                      + f" | {fmt(row['best_dev'])} | {fmt(row['dev_auc'])} | {steps_cell(row['steps_to_target'])} |")
+    if result.get("constant_predictor"):
+        floor = ", ".join(f"{k} {v['score']:.4f} (always {v['class']})" for k, v in result["constant_predictor"].items())
+        lines += ["", f"Constant predictors on this test set (one class for every example, the best class per "
+                  f"metric): {floor}."]
+        for method in methods:
+            vs = result["methods"][method].get("vs_constant")
+            if vs is None:
+                continue
+            where = (f"above it by {vs['difference']:.4f}, more than one run's 95 % test interval (±{vs['clear_by']:.4f})"
+                     if vs["above"] else
+                     f"{abs(vs['difference']):.4f} {'above' if vs['difference'] >= 0 else 'below'} it: **not above the "
+                     f"constant predictor** (one run's 95 % test interval is ±{vs['clear_by']:.4f})")
+            lines.append(f"- `{method}`: mean {result['test_metric'].removeprefix('test_')} "
+                         f"{result['methods'][method][result['test_metric']]['mean']:.4f}, {where}.")
     names = list(thresholds)
     lines += ["", "Steps to several dev scores (the quartiles of all runs' best dev scores, pooled over the methods): "
               "median step (seeds that reached it).", "",

@@ -178,6 +178,7 @@ def execute(job: Job) -> dict:
     started = time.perf_counter()
     try:
         config = load_config(list(job.overrides))
+        config.trainer.progress_bar = False  # the grid prints one line per finished run instead
         resolve_backbone(config)
         with claim(Path(config.out_dir) / ".claims" / f"{run_key(config)}.lock"):
             run_dir, finished = find_run(config)

@@ -1,4 +1,10 @@
-"""Convergence plots: dev metric vs optimiser step and vs wall-clock, mean line and +-1 std band per method."""
+"""Convergence plots: dev metric vs optimiser step and vs training examples seen, mean line and +-1 std band per
+method.
+
+No wall-clock axis: the runs of a comparison are trained one after another or side by side under whatever else
+the machine does, so their seconds are no speed comparison. The cost of a step per method comes from
+``make bench``, which times the methods interleaved in one process; a step of every method sees the same batch.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,9 @@ from pathlib import Path
 from typing import Dict, List
 
 import numpy as np
+
+
+AXES = ("step", "examples")  # curve.csv columns on the x axes; never "seconds" (see above)
 
 
 def mean_curve(curves: List[List[dict]], x: str, metric: str):
@@ -16,7 +25,8 @@ def mean_curve(curves: List[List[dict]], x: str, metric: str):
     return xs.mean(0), ys.mean(0), ys.std(0)
 
 
-def plot_curves(curves: Dict[str, List[List[dict]]], metric: str, title: str, path: Path) -> None:
+def plot_curves(curves: Dict[str, List[List[dict]]], metric: str, title: str, path: Path) -> List[str]:
+    """Writes the figure; returns its x-axis labels."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -24,12 +34,12 @@ def plot_curves(curves: Dict[str, List[List[dict]]], metric: str, title: str, pa
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
     for method, runs in curves.items():
-        for ax, x in zip(axes, ("step", "seconds")):
+        for ax, x in zip(axes, AXES):
             xs, mean, std = mean_curve(runs, x, metric)
             line, = ax.plot(xs, mean, label=f"{method} (n={len(runs)})", linewidth=2)
             ax.fill_between(xs, mean - std, mean + std, color=line.get_color(), alpha=0.2)
     axes[0].set_xlabel("optimiser step")
-    axes[1].set_xlabel("wall-clock seconds of training")
+    axes[1].set_xlabel("training examples seen (all processes)")
     axes[0].set_ylabel(f"dev {metric.removeprefix('val/')} (mean ± 1 std over seeds)")
     for ax in axes:
         ax.grid(alpha=0.3)
@@ -37,4 +47,6 @@ def plot_curves(curves: Dict[str, List[List[dict]]], metric: str, title: str, pa
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+    labels = [ax.get_xlabel() for ax in axes]
     plt.close(fig)
+    return labels

@@ -35,14 +35,16 @@ BOOTSTRAP_SEED = 0  # fixed: the report is the same every time it is computed
 METRIC_MARGIN = 0.05  # default equivalence margin for a score difference (accuracy, F1, MCC, dev AUC)
 STEPS_MARGIN = 0.10  # default equivalence margin for steps to target, as a fraction of max_steps
 
-# Test files whose size runs made before summary.json recorded it need (SuperGLUE validation files; sha256).
-KNOWN_TEST_FILES = {
-    "c6125587e9601560cb16ea223c33964c5a915568d2af68a81f651b6ef25395ec": 56,  # CB val.jsonl
-    "ab990507bf5f35dc176cba7770a72bfa2c50a88ed72b8cc95cfbf9db95ab1af1": 277,  # RTE val.jsonl
-    "9f7207c88beba42cbc139de4c62ce05b23bffc189b3d561594b160e0c3920c0b": 638,  # WiC val.jsonl
-    "0c86a5045886e5795fe9052003873f7d94b88ed3028a33007c51d99e44fd66d9": 3270,  # BoolQ val.jsonl
-    "fa61467cc251010178ed72f8ca82a0fceefc4ca9a85f87ec3b6102955e1a1f1a": 100,  # COPA val.jsonl
+# Gold class counts (in the task's label order) of test files that runs made before summary.json recorded the
+# test confusion matrix read (SuperGLUE validation files; sha256): their size, and the constant predictors' scores.
+KNOWN_TEST_GOLD = {
+    "c6125587e9601560cb16ea223c33964c5a915568d2af68a81f651b6ef25395ec": (23, 28, 5),  # CB val.jsonl
+    "ab990507bf5f35dc176cba7770a72bfa2c50a88ed72b8cc95cfbf9db95ab1af1": (146, 131),  # RTE val.jsonl
+    "9f7207c88beba42cbc139de4c62ce05b23bffc189b3d561594b160e0c3920c0b": (319, 319),  # WiC val.jsonl
+    "0c86a5045886e5795fe9052003873f7d94b88ed3028a33007c51d99e44fd66d9": (1237, 2033),  # BoolQ val.jsonl
+    "fa61467cc251010178ed72f8ca82a0fceefc4ca9a85f87ec3b6102955e1a1f1a": (55, 45),  # COPA val.jsonl
 }
+KNOWN_TEST_FILES = {sha: sum(gold) for sha, gold in KNOWN_TEST_GOLD.items()}
 
 
 # -- across seeds ------------------------------------------------------------------------------------
@@ -243,6 +245,36 @@ def test_size(summary: dict, run_dir: Optional[Path]) -> Optional[int]:
     if size is None and run_dir is not None and (Path(run_dir) / "split.json").is_file():
         size = KNOWN_TEST_FILES.get(json.loads((Path(run_dir) / "split.json").read_text()).get("test_file_sha256"))
     return size
+
+
+def test_gold_counts(summary: dict, run_dir: Optional[Path]) -> Optional[np.ndarray]:
+    """How many test examples each class has: from the run's test confusion matrix (gold x predicted), or known
+    from the test file's checksum."""
+    confusion = summary.get("confusion_matrix_test")
+    if confusion is not None:
+        return np.asarray(confusion).sum(-1)
+    if run_dir is not None and (Path(run_dir) / "split.json").is_file():
+        gold = KNOWN_TEST_GOLD.get(json.loads((Path(run_dir) / "split.json").read_text()).get("test_file_sha256"))
+        return None if gold is None else np.asarray(gold)
+    return None
+
+
+def constant_predictors(gold: Sequence[int], labels: Sequence[str], metrics: Sequence[str]) -> Dict[str, dict]:
+    """Per test metric: the best score of answering one class for every test example, and that class. The floor
+    a trained model has to clear (majority rate for accuracy; always "equivalent" on MRPC's F1; MCC 0)."""
+    gold = np.asarray(gold)
+    out = {}
+    for metric in metrics:
+        if metric not in FROM_CONFUSION:
+            continue
+        scores = []
+        for c in range(len(gold)):
+            confusion = np.zeros((len(gold), len(gold)))
+            confusion[:, c] = gold
+            scores.append(float(FROM_CONFUSION[metric](confusion, labels)))
+        best = int(np.argmax(scores))
+        out[metric] = {"score": scores[best], "class": str(labels[best])}
+    return out
 
 
 def test_interval(metric: str, summary: dict, labels: Sequence[str], run_dir: Optional[Path] = None) -> Optional[dict]:

@@ -17,7 +17,8 @@ from lit_infoprompt.config import CONF_DIR, CodeVersion
 PACKAGE_DIR = Path(__file__).resolve().parent
 # Modules that only read finished runs or serve other commands: they cannot change what a run computes.
 NOT_TRAINING = {"__main__.py", "compare.py", "grid.py", "power.py", "robustness.py", "report.py", "plots.py",
-                "export.py", "theory.py", "provenance.py"}
+                "export.py", "theory.py", "provenance.py",
+                "console.py"}
 
 
 def code_hash(package_dir: Path = PACKAGE_DIR, conf_dir: Path = CONF_DIR) -> str:

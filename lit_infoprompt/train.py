@@ -24,6 +24,7 @@ from lit_infoprompt.backbone import Backbone, load_backbone
 from lit_infoprompt.callbacks import DevCurve, RngState
 from lit_infoprompt.checkpointing import AtomicCheckpointIO
 from lit_infoprompt.config import Config, load_saved, processes
+from lit_infoprompt.console import StepBar, quiet_dependencies
 from lit_infoprompt.convergence import curve_summary
 from lit_infoprompt.datamodule import FewShotDataModule
 from lit_infoprompt.errors import InputError
@@ -92,7 +93,7 @@ def make_trainer(config: Config, run_dir: Path, callbacks, loggers) -> L.Trainer
         accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes, strategy=strategy,
         precision=t.precision, deterministic=t.deterministic, logger=loggers, callbacks=callbacks,
         enable_progress_bar=t.progress_bar, log_every_n_steps=min(10, t.val_every), num_sanity_val_steps=0,
-        default_root_dir=str(run_dir), enable_model_summary=t.progress_bar,
+        default_root_dir=str(run_dir), enable_model_summary=False,  # the parameter counts are in summary.json
         use_distributed_sampler=False,  # the datamodule shards itself: step-indexed batches, unpadded eval
         # no_grad, not inference_mode, for every evaluation: the step-0 validate would otherwise leave inference
         # tensors in metric states (MCC's confusion matrix) that fit's no_grad validation then updates in place
@@ -197,6 +198,7 @@ def keep_metrics_csv(run_dir: Path, last: Path) -> None:
 def run(config: Config, backbone: Backbone = None, tokenizer=None) -> dict:
     """Train, select on dev, test the best checkpoint; returns (and writes) the summary."""
     started = time.perf_counter()
+    quiet_dependencies()  # Lightning's promotions, accelerator lines and internal deprecations: not the project's
     resume_dir = Path(config.resume) if config.resume else None
     if resume_dir is not None:
         config = saved_config(resume_dir)
@@ -220,6 +222,8 @@ def run(config: Config, backbone: Backbone = None, tokenizer=None) -> dict:
     if config.logger == "wandb":
         loggers += [logger for logger in [wandb_logger(config, run_dir, split)] if logger is not None]
     callbacks = [curve, RngState(), checkpoint, latest]  # curve first: its row is saved with the checkpoint
+    if config.trainer.progress_bar:
+        callbacks.append(StepBar(metric))  # optimiser steps of the whole run, the last dev score
     trainer = make_trainer(config, run_dir, callbacks, loggers)
     if last is None:
         trainer.validate(module, datamodule=datamodule, verbose=False)  # step 0: the zero-shot verbalizer

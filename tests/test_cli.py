@@ -52,7 +52,7 @@ def test_train_writes_a_complete_run_directory(roberta_dir, tmp_path):
     import torch
     state = torch.load(run_dir / "checkpoints/best.ckpt", weights_only=False)["state_dict"]
     assert set(state) == {"prompt.weight", "head.vectors", "head.bias"}
-    assert f"test_acc {summary['test_acc']:.4f}" in result.stdout
+    assert f"acc {summary['test_acc']:.4f}" in result.stdout and str(run_dir) in result.stdout
 
 
 def test_second_run_gets_a_new_version(roberta_dir, tmp_path):

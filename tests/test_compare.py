@@ -43,7 +43,8 @@ def fake_run(root, method, seed, test_acc, curve, **config_changes):
     run_dir = root / method / f"seed{seed}" / "_".join(f"{k}{v}" for k, v in config_changes.items())
     run_dir.mkdir(parents=True)
     (run_dir / "config.yaml").write_text(to_yaml(config))
-    (run_dir / "curve.csv").write_text("step,seconds,val/acc\n" + "".join(f"{s},{s / 10},{a}\n" for s, a in curve))
+    (run_dir / "curve.csv").write_text("step,examples,seconds,val/acc\n"
+                                       + "".join(f"{s},{8 * s},{s / 10},{a}\n" for s, a in curve))
     (run_dir / "summary.json").write_text(json.dumps({
         "task": "cb", "method": method, "seed": seed, "shots": 16, "protocol": "per_class", "split_size": 16,
         "backbone": "tiny", "dev_metric": "acc", "test_acc": test_acc, "split_checksum": f"data{seed}"}))
@@ -325,3 +326,46 @@ def test_the_comparison_gives_intervals_mde_and_a_verdict_for_each_difference(tm
     assert json.loads((tmp_path / "wide/spec.json").read_text())["margin"] == 0.5
     with pytest.raises(InputError, match="margin"):
         parse_sweep(["margin=2"])
+
+
+def test_the_plot_has_step_and_examples_axes_and_no_wall_clock(tmp_path):
+    """Runs of a comparison are timed under different machine load: their seconds are no speed comparison, so the
+    plot must not draw them (make bench gives the cost per step); curves without a seconds column plot too."""
+    from lit_infoprompt.plots import mean_curve, plot_curves
+
+    slow = [{"step": s, "examples": 8 * s, "seconds": 100.0 * s, "val/acc": 0.5 + s / 100} for s in (0, 10, 20)]
+    fast = [{"step": s, "examples": 8 * s, "val/acc": 0.4 + s / 100} for s in (0, 10, 20)]
+    labels = plot_curves({"a": [slow], "b": [fast]}, "val/acc", "title", tmp_path / "curves.png")
+    assert labels == ["optimiser step", "training examples seen (all processes)"]
+    assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    xs, mean, std = mean_curve([slow, [dict(r, **{"val/acc": r["val/acc"] + 0.2}) for r in slow]], "examples", "val/acc")
+    assert list(xs) == [0, 80, 160] and list(mean.round(6)) == [0.6, 0.7, 0.8] and list(std.round(6)) == [0.1] * 3
+
+
+def test_each_method_is_read_against_the_constant_predictor(tmp_path):
+    """Test set of 100: gold 60 / 30 / 10, so always answering class 0 scores 0.60 accuracy. The baseline's runs sit
+    at 0.61 (within one run's 95 % binomial interval, about ±0.095, of the floor): not above it; InfoPrompt's at
+    0.80: above it. The summary says so per method, and the at-a-glance row flags the baseline."""
+    def confusion(correct):  # gold rows 60, 30, 10; `correct` of them on the diagonal, the rest predicted as 0
+        wrong = 100 - correct
+        row1, row2 = min(30, wrong), max(0, wrong - 30)
+        return [[60, 0, 0], [row1, 30 - row1, 0], [row2, 0, 10 - row2]]
+
+    dirs = []
+    for method, scores in (("prompt_tuning", (61, 61)), ("infoprompt", (80, 80))):
+        for seed, correct in zip((13, 21), scores):
+            run_dir = fake_run(tmp_path, method, seed, correct / 100, [(0, 0.2), (10, 0.6)])
+            summary = json.loads((run_dir / "summary.json").read_text())
+            summary.update(confusion_matrix_test=confusion(correct), sizes={"test": 100})
+            (run_dir / "summary.json").write_text(json.dumps(summary))
+            dirs.append(run_dir)
+    result = write_comparison(dirs, ["prompt_tuning", "infoprompt"], tmp_path / "out", 0.5)
+    assert result["constant_predictor"]["acc"] == {"score": 0.6, "class": "entailment"}
+    base, info = result["methods"]["prompt_tuning"]["vs_constant"], result["methods"]["infoprompt"]["vs_constant"]
+    assert base["difference"] == pytest.approx(0.01) and not base["above"] and 0.08 < base["clear_by"] < 0.11
+    assert info["difference"] == pytest.approx(0.20) and info["above"]
+    text = (tmp_path / "out/summary.md").read_text()
+    assert "acc 0.6000 (always entailment)" in text and text.count("**not above the constant predictor**") == 1
+    from lit_infoprompt.report import glance
+    row = glance([json.loads((tmp_path / "out/summary.json").read_text())])[-2]
+    assert "| 0.6000 | 0.6100 | 0.8000 |" in row and "prompt_tuning not above the constant predictor" in row

@@ -1,6 +1,7 @@
 """Intervals, minimum detectable differences and verdicts (power.py) against hand computations, simulations
 with a known effect, and torchmetrics; and their place in a comparison."""
 
+import json
 import math
 
 import numpy as np
@@ -136,3 +137,25 @@ def test_a_runs_test_interval_binomial_or_bootstrap(tmp_path):
     interval = power.test_interval("f1_macro", run, list("abc"))
     assert interval["method"] == "bootstrap over test examples" and interval["n"] == 100
     assert interval["low"] < run["test_f1_macro"] < interval["high"]
+
+
+def test_constant_predictors_by_hand(tmp_path):
+    """The floor a model has to clear: always one class. MRPC's dev file (129 not equivalent, 279 equivalent):
+    always "1" gives F1 2*279/(279+408) and accuracy 279/408; MCC is 0 for any constant answer. CB (23, 28, 5):
+    always contradiction gives accuracy 0.5 and macro-F1 (2*28/84)/3 (the two absent predictions count as 0)."""
+    from lit_infoprompt.power import constant_predictors, test_gold_counts
+
+    mrpc = constant_predictors([129, 279], [0, 1], ["f1", "acc", "mcc"])
+    assert mrpc["f1"] == {"score": pytest.approx(558 / 687), "class": "1"}
+    assert mrpc["acc"] == {"score": pytest.approx(279 / 408), "class": "1"}
+    assert mrpc["mcc"]["score"] == 0
+    cb = constant_predictors([23, 28, 5], ["entailment", "contradiction", "neutral"], ["acc", "f1_macro", "nosuch"])
+    assert cb["acc"] == {"score": 0.5, "class": "contradiction"} and set(cb) == {"acc", "f1_macro"}
+    assert cb["f1_macro"]["score"] == pytest.approx((56 / 84) / 3)
+    # gold counts: from the run's confusion matrix (rows = gold), else from the known test file's checksum
+    assert list(test_gold_counts({"confusion_matrix_test": [[3, 1], [2, 4]]}, None)) == [4, 6]
+    (tmp_path / "split.json").write_text(json.dumps(
+        {"test_file_sha256": "c6125587e9601560cb16ea223c33964c5a915568d2af68a81f651b6ef25395ec"}))
+    assert list(test_gold_counts({}, tmp_path)) == [23, 28, 5]
+    (tmp_path / "split.json").write_text(json.dumps({"test_file_sha256": "unknown"}))
+    assert test_gold_counts({}, tmp_path) is None
