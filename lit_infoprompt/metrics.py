@@ -1,5 +1,5 @@
-"""Evaluation metrics by name: ``acc``, ``f1_macro``, ``f1`` (binary, class 1), ``mcc`` (torchmetrics) and
-SemEval-2010 Task 8's official score.
+"""Evaluation metrics by name: ``acc``, ``f1_macro``, ``f1`` (binary, class 1), ``mcc`` (Matthews correlation, 0
+where undefined) and SemEval-2010 Task 8's official score.
 
 All are torchmetrics ``Metric``s with sum-reduced states, so under DDP they are computed over the union
 of the ranks' examples.
@@ -58,12 +58,29 @@ class SemEvalF1(Metric):
         return f1.mean()
 
 
+class MatthewsCorrCoef(MulticlassMatthewsCorrCoef):
+    """Matthews correlation (multiclass form R_K) with GLUE's and scikit-learn's convention: **0 where it is
+    undefined**, i.e. when all predictions fall in one class (or all gold labels do). torchmetrics (1.9) returns an
+    eps-smoothed value there instead: 0.0256 for answering "acceptable" to every sentence of CoLA's dev file, more
+    than many real models score; selecting on dev with it ranks a collapsed, constant predictor above a model
+    that learned something. Same state and reduction as torchmetrics' (a summed confusion matrix)."""
+
+    def compute(self) -> torch.Tensor:
+        confusion = self.confmat.double()
+        n, correct = confusion.sum(), confusion.trace()
+        predicted, gold = confusion.sum(0), confusion.sum(1)
+        numerator = correct * n - (predicted * gold).sum()
+        denominator = ((n ** 2 - (predicted ** 2).sum()) * (n ** 2 - (gold ** 2).sum())).sqrt()
+        safe = torch.where(denominator > 0, denominator, torch.ones_like(denominator))
+        return torch.where(denominator > 0, numerator / safe, torch.zeros_like(numerator)).float()
+
+
 def build_metrics(names: Sequence[str], labels: List[Any], prefix: str) -> MetricCollection:
     makers: Dict[str, Any] = {
         "acc": lambda: MulticlassAccuracy(len(labels), average="micro"),
         "f1_macro": lambda: MulticlassF1Score(len(labels), average="macro"),
         "semeval_f1": lambda: SemEvalF1(labels),
         "f1": lambda: BinaryF1Score(),  # F1 of the second class (label 1: MRPC's "equivalent"), GLUE's F1
-        "mcc": lambda: MulticlassMatthewsCorrCoef(len(labels)),  # Matthews correlation, GLUE's CoLA metric
+        "mcc": lambda: MatthewsCorrCoef(len(labels)),  # Matthews correlation, GLUE's CoLA metric (0 if undefined)
     }
     return MetricCollection({name: makers[name]() for name in names}, prefix=prefix)
