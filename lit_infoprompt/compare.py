@@ -444,15 +444,16 @@ def markdown(result: dict, header: str, methods: List[str]) -> str:
     if result.get("constant_predictor"):
         floor = ", ".join(f"{k} {v['score']:.4f} (always {v['class']})" for k, v in result["constant_predictor"].items())
         lines += ["", f"Constant predictors on this test set (one class for every example, the best class per "
-                  f"metric): {floor}."]
+                  f"metric): {floor}. Every seed is scored on the same test set, so its noise does not average out over "
+                  f"seeds: a mean within one run's 95 % test interval of the floor is not clearly above it."]
         for method in methods:
             vs = result["methods"][method].get("vs_constant")
             if vs is None:
                 continue
             where = (f"above it by {vs['difference']:.4f}, more than one run's 95 % test interval (±{vs['clear_by']:.4f})"
                      if vs["above"] else
-                     f"{abs(vs['difference']):.4f} {'above' if vs['difference'] >= 0 else 'below'} it: **not above the "
-                     f"constant predictor** (one run's 95 % test interval is ±{vs['clear_by']:.4f})")
+                     f"{abs(vs['difference']):.4f} {'above' if vs['difference'] >= 0 else 'below'} it: **not clearly above the "
+                     f"constant predictor** (within one run's 95 % test interval, ±{vs['clear_by']:.4f})")
             lines.append(f"- `{method}`: mean {result['test_metric'].removeprefix('test_')} "
                          f"{result['methods'][method][result['test_metric']]['mean']:.4f}, {where}.")
     names = list(thresholds)

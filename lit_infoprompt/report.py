@@ -168,8 +168,8 @@ def glance(summaries: List[dict]) -> List[str]:
         floor = (s.get("constant_predictor") or {}).get(key.removeprefix("test_"))
         floor = "n/a" if floor is None else f"{floor['score']:.4f}"
         below = [m for m in ("prompt_tuning", "infoprompt") if not s["methods"][m].get("vs_constant", {}).get("above", True)]
-        verdict = t["verdict"] + ("; neither above the constant predictor" if len(below) == 2 else
-                                  f"; {below[0]} not above the constant predictor" if below else "")
+        verdict = t["verdict"] + ("; neither clearly above the constant predictor" if len(below) == 2 else
+                                  f"; {below[0]} not clearly above the constant predictor" if below else "")
         rows.append(f"| {s['header'].split(',')[0]} | {len(test['seeds'])} | {key.removeprefix('test_')} | {floor} | "
                     f"{base[key]['mean']:.4f} | {info[key]['mean']:.4f} | {t['mean']:+.4f} "
                     f"{interval_text(t['t_interval'], 4)} | {mde} | {verdict} | "
@@ -178,7 +178,9 @@ def glance(summaries: List[dict]) -> List[str]:
         return []
     return ["## At a glance: InfoPrompt against prompt tuning", "",
             "Test metric: mean over seeds; constant: the best score of answering one class for every test example "
-            "(the floor a model has to clear); difference: InfoPrompt − prompt tuning, paired by seed, with its 95 % "
+            "(the floor a model has to clear; a method whose mean lies within one run's 95 % test interval of it is "
+            "marked not clearly above it: every seed is scored on the same test set, so that noise does not average "
+            "out over seeds); difference: InfoPrompt − prompt tuning, paired by seed, with its 95 % "
             "interval (paired t); MDE: the smallest true difference these seeds detect with 80 % power; verdict: "
             "better / worse (the interval excludes 0), equal (it lies inside the margin), or too few seeds to tell. "
             "Dev AUC: the same for the area under the dev curve (convergence speed and level together).", "",

@@ -365,7 +365,7 @@ def test_each_method_is_read_against_the_constant_predictor(tmp_path):
     assert base["difference"] == pytest.approx(0.01) and not base["above"] and 0.08 < base["clear_by"] < 0.11
     assert info["difference"] == pytest.approx(0.20) and info["above"]
     text = (tmp_path / "out/summary.md").read_text()
-    assert "acc 0.6000 (always entailment)" in text and text.count("**not above the constant predictor**") == 1
+    assert "acc 0.6000 (always entailment)" in text and text.count("**not clearly above the constant predictor**") == 1
     from lit_infoprompt.report import glance
     row = glance([json.loads((tmp_path / "out/summary.json").read_text())])[-2]
-    assert "| 0.6000 | 0.6100 | 0.8000 |" in row and "prompt_tuning not above the constant predictor" in row
+    assert "| 0.6000 | 0.6100 | 0.8000 |" in row and "prompt_tuning not clearly above the constant predictor" in row
