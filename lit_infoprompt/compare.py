@@ -297,13 +297,14 @@ def aggregate(runs: List[dict], methods: List[str], target: Optional[float], mar
             "seeds": sorted(r["summary"]["seed"] for r in method_runs),
         }
     main = test_keys[0]
+    main_name = main.removeprefix("test_")
     labels = runs[0]["config"]["task"]["labels"]
     for method, method_runs in by_method.items():
-        table[method]["within_run_noise"] = test_noise(method_runs, main.removeprefix("test_"), labels)
+        table[method]["within_run_noise"] = test_noise(method_runs, main_name, labels)
     gold = test_gold_counts(runs[0]["summary"], runs[0].get("dir"))  # every run of a comparison has the same test set
     constant = None if gold is None else constant_predictors(gold, labels, [k.removeprefix("test_") for k in test_keys])
-    if constant and main.removeprefix("test_") in constant:
-        floor = constant[main.removeprefix("test_")]["score"]
+    if constant and main_name in constant:
+        floor = constant[main_name]["score"]
         for method in by_method:  # above the floor by more than one run's own 95 % test interval?
             noise = table[method]["within_run_noise"]
             clear_by = noise["half_width"] if noise else 0.0

@@ -123,18 +123,22 @@ def _split(summary: dict) -> str:
     return text
 
 
+def _tests(summary: dict, prefix: str) -> str:
+    """The test metrics of a summary, ``<prefix><name> <score>`` each."""
+    return "  ".join(f"{prefix}{key.removeprefix('test_')} {value:.4f}" for key, value in summary.items()
+                     if key.startswith("test_") and isinstance(value, (int, float)))
+
+
 def result_line(summary: dict) -> str:
     """The one line a script reads (``-q``): the test metrics, the best dev score and the run directory."""
-    tests = "  ".join(f"{key} {value:.4f}" for key, value in summary.items()
-                      if key.startswith("test_") and isinstance(value, (int, float)))
+    tests = _tests(summary, "test_")
     return (f"{tests}  best dev {summary['dev_metric']} {summary['best_dev']:.4f} at step {summary['best_step']}"
             f"  -> {summary['run_dir']}")
 
 
 def end_table(summary: dict) -> str:
     """The compact end-of-run table (the whole record is the run's summary.json)."""
-    tests = "  ".join(f"{key.removeprefix('test_')} {value:.4f}" for key, value in summary.items()
-                      if key.startswith("test_") and isinstance(value, (int, float)))
+    tests = _tests(summary, "")
     rows = [
         ("task", f"{summary['task']}, {_split(summary)}"),
         ("method", f"{summary['method']}, seed {summary['seed']}"),

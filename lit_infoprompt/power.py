@@ -44,7 +44,6 @@ KNOWN_TEST_GOLD = {
     "0c86a5045886e5795fe9052003873f7d94b88ed3028a33007c51d99e44fd66d9": (1237, 2033),  # BoolQ val.jsonl
     "fa61467cc251010178ed72f8ca82a0fceefc4ca9a85f87ec3b6102955e1a1f1a": (55, 45),  # COPA val.jsonl
 }
-KNOWN_TEST_FILES = {sha: sum(gold) for sha, gold in KNOWN_TEST_GOLD.items()}
 
 
 # -- across seeds ------------------------------------------------------------------------------------
@@ -240,10 +239,11 @@ def bootstrap_test_scores(metric: str, confusion: Sequence[Sequence[int]], label
 
 
 def test_size(summary: dict, run_dir: Optional[Path]) -> Optional[int]:
-    """The number of test examples: recorded in summary.json, or known from the test file's checksum."""
+    """The number of test examples: recorded in summary.json, or the sum of the test set's class counts."""
     size = (summary.get("sizes") or {}).get("test")
-    if size is None and run_dir is not None and (Path(run_dir) / "split.json").is_file():
-        size = KNOWN_TEST_FILES.get(json.loads((Path(run_dir) / "split.json").read_text()).get("test_file_sha256"))
+    if size is None:
+        gold = test_gold_counts(summary, run_dir)
+        size = None if gold is None else int(gold.sum())
     return size
 
 
