@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+COMPARISON = Path("compare") / "cb-16shot"  # where each sweep's comparison lands under its out_dir
 
 
 def sweep(out: Path, args, extra) -> float:
@@ -42,7 +43,7 @@ def sweep(out: Path, args, extra) -> float:
 def summaries(out: Path) -> dict:
     """method/seed -> the summary.json of each run the comparison used."""
     result = {}
-    for line in (out / "compare" / "cb-16shot" / "runs.txt").read_text().split():
+    for line in (out / COMPARISON / "runs.txt").read_text().split():
         summary = json.loads((Path(line) / "summary.json").read_text())
         result[f"{summary['method']}/{summary['seed']}"] = summary
     return result
@@ -78,13 +79,16 @@ def main() -> int:
         parallel = ["workers=" + str(args.workers)] + ([f"threads={args.threads}"] if args.threads else [])
         many = sweep(Path(tmp) / "parallel", args, parallel)
         runs_one, runs_many = summaries(Path(tmp) / "sequential"), summaries(Path(tmp) / "parallel")
+        same_summary = all((Path(tmp) / "sequential" / COMPARISON / name).read_bytes()
+                           == (Path(tmp) / "parallel" / COMPARISON / name).read_bytes()
+                           for name in ("summary.json", "summary.md"))
     same = scores(runs_one) == scores(runs_many)
     bound = split_bound(runs_one, runs_many, args.workers)
     result = {"device": args.device, "cores": os.cpu_count(), "runs": 6, "steps": args.steps,
               "workers": args.workers, "sequential_s": round(one, 1), "parallel_s": round(many, 1),
-              "ratio": round(many / one, 3), "same_scores": same, **bound}
+              "ratio": round(many / one, 3), "same_scores": same, "same_summary": same_summary, **bound}
     print(f"sequential {one:.1f} s, {args.workers} workers {many:.1f} s: ratio {many / one:.3f} "
-          f"(target <= 0.85); same per-run scores: {same}")
+          f"(target <= 0.85); same per-run scores: {same}; same summary.json and summary.md: {same_summary}")
     print(f"a run takes {bound['slowdown']:.3f}x as long in a worker as alone with every thread "
           f"({bound['run_seconds_parallel']:.1f} s vs {bound['run_seconds_sequential']:.1f} s over the 6 runs): "
           f"no schedule of {args.workers} workers gets below ratio {bound['bound']:.3f} here")

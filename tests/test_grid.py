@@ -41,7 +41,8 @@ def test_two_workers_give_the_same_runs_as_one_process(roberta_dir, tmp_path):
     parallel = compare(sweep_args(roberta_dir, tmp_path / "two", "workers=2", "threads=1"))
     assert per_run(sequential) == per_run(parallel) and len(per_run(parallel)) == 4
     one, two = (json.loads((out / "summary.json").read_text()) for out in (sequential, parallel))
-    assert one["methods"] == two["methods"] and one["paired_vs_prompt_tuning"] == two["paired_vs_prompt_tuning"]
+    assert one == two  # the whole comparison: tables, paired tests, power, constant predictor, lr choice
+    assert (sequential / "summary.md").read_text() == (parallel / "summary.md").read_text()
     assert not list((tmp_path / "two").rglob("*.lock"))  # every claim released
 
 
