@@ -27,6 +27,8 @@ DROPPED_LOG_LINES = (
     ("lightning.fabric.utilities.rank_zero", r"💡 Tip: "),
     ("lightning.fabric.utilities.rank_zero", r"(GPU|TPU|HPU) available: "),
     ("lightning.pytorch.accelerators.cuda", r"LOCAL_RANK: \d+ - CUDA_VISIBLE_DEVICES"),
+    # Trainer.save_checkpoint's default (a full checkpoint, which is what the last step's best.ckpt must be)
+    ("lightning.pytorch.trainer.connectors.checkpoint_connector", r"`weights_only` was not set, defaulting to `False`"),
 )
 # Deprecations raised inside a dependency by its own code, not by anything a user of this project wrote.
 DROPPED_WARNINGS = (

@@ -71,6 +71,11 @@ def test_the_filters_drop_only_the_named_messages(caplog):
     messages = [r.getMessage() for r in caplog.records]
     assert messages == ["Restored all states from the checkpoint at last.ckpt",
                         "GPU available but not used. You can set it by doing `Trainer(accelerator='gpu')`."]
+    connector = logging.getLogger("lightning.pytorch.trainer.connectors.checkpoint_connector")
+    with caplog.at_level(logging.INFO, logger=connector.name):
+        connector.info("`weights_only` was not set, defaulting to `False`.")
+        connector.info("`weights_only` was set to True")  # anything else from it still prints
+    assert [r.getMessage() for r in caplog.records][len(messages):] == ["`weights_only` was set to True"]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         quiet_dependencies()  # the filters go in front of "always"
