@@ -413,7 +413,9 @@ def power_lines(result: dict, methods: List[str]) -> List[str]:
            f"MDE = the smallest true difference a two-sided paired t-test at 0.05 detects with 80 % power, given these "
            f"seeds and the observed sd. Verdict: better or worse when the t interval excludes 0 (fewer steps is "
            f"better); equal when it lies within ±{margins['score']:g} (scores) or ±{margins['steps']:g} steps; "
-           f"otherwise too few seeds to tell. Steps: seeds where both methods reached the target.", "",
+           f"otherwise too few seeds to tell. Where every seed gives the same difference the t interval is a point "
+           f"and measures nothing: the verdict is the exact sign test's (6 or more same-signed seeds for p < 0.05). "
+           f"Steps: seeds where both methods reached the target.", "",
            "| method | quantity | seeds | mean | 95 % interval (t) | bootstrap | d_z | MDE (80 %) | verdict |",
            "|---|---|---|---|---|---|---|---|---|", *lines, "", *sentences]
     if noise:

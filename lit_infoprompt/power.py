@@ -13,7 +13,10 @@ Two sources of noise, reported side by side by ``compare`` and ``report``:
   test confusion matrix (``confusion_matrix_test`` in summary.json).
 
 ``judge`` turns an interval into one of four verdicts: better, worse, equal within +-x (the interval excludes
-any difference larger than the margin), or too few seeds to tell.
+any difference larger than the margin), or too few seeds to tell. Where every seed gives the same difference (no
+spread: common for steps to a target, which move in evaluation intervals) the t interval is a point and says
+nothing about the spread; the verdict then comes from the exact two-sided sign test alone (better or worse when n
+same-signed differences give 2 * 0.5**n < 0.05, i.e. n >= 6; otherwise too few seeds), and there is no MDE.
 """
 
 from __future__ import annotations
@@ -134,15 +137,33 @@ def judge(interval: Optional[Tuple[float, float]], margin: float, higher_is_bett
     return "too few seeds"
 
 
+def sign_test(diffs: Sequence[float]) -> float:
+    """Exact two-sided sign-test p-value for differences that all have the same sign (1 when any is 0)."""
+    if not diffs or any(d == 0 for d in diffs) or len({d > 0 for d in diffs}) > 1:
+        return 1.0
+    return min(1.0, 2 * 0.5 ** len(diffs))
+
+
+def judge_without_spread(diffs: Sequence[float], higher_is_better: bool = True) -> str:
+    """The verdict where every difference is the same: the sign test alone (a zero-width t interval is no
+    evidence of anything)."""
+    if sign_test(diffs) < 1 - CONFIDENCE:
+        return "better" if (diffs[0] > 0) == higher_is_better else "worse"
+    return "too few seeds"
+
+
 def difference(diffs: Sequence[float], margin: float, higher_is_better: bool = True) -> Difference:
     diffs = [float(d) for d in diffs]
     n = len(diffs)
     sd = float(np.std(diffs, ddof=1)) if n > 1 else None
     interval = t_interval(diffs)
+    if sd == 0:
+        verdict, mde = judge_without_spread(diffs, higher_is_better), None
+    else:
+        verdict, mde = judge(interval, margin, higher_is_better), minimum_detectable(sd, n) if sd is not None else None
     return Difference(n=n, mean=float(np.mean(diffs)) if diffs else None, sd=sd, t_interval=interval,
-                      bootstrap_interval=bootstrap_interval(diffs), effect_size=effect_size(diffs),
-                      mde=minimum_detectable(sd, n) if sd is not None else None, margin=margin,
-                      verdict=judge(interval, margin, higher_is_better))
+                      bootstrap_interval=bootstrap_interval(diffs), effect_size=effect_size(diffs), mde=mde,
+                      margin=margin, verdict=verdict)
 
 
 def sentence(name: str, what: str, d: dict, digits: int = 3, unit: str = "") -> str:
@@ -155,6 +176,12 @@ def sentence(name: str, what: str, d: dict, digits: int = 3, unit: str = "") -> 
     b_low, b_high = d["bootstrap_interval"]
     span = (f"mean difference {f.format(d['mean'])}{unit}, 95 % interval [{f.format(low)}, {f.format(high)}] "
             f"(paired t; bootstrap [{f.format(b_low)}, {f.format(b_high)}]) over {d['n']} seeds")
+    if d["sd"] == 0:
+        verdict = {"better": "**better**", "worse": "**worse**"}.get(d["verdict"], "**too few seeds to tell**")
+        p_value = sign_test([d["mean"]] * d["n"])
+        return (f"{name}, {what}: {verdict}: every one of the {d['n']} seeds gives {f.format(d['mean'])}{unit}, so "
+                f"the t interval is a point and measures no spread; the exact sign test gives p = {p_value:.3g} "
+                f"(below 0.05 only with 6 or more same-signed seeds).")
     detect = f"the smallest difference these seeds detect with 80 % power is {d['mde']:.{digits}f}{unit}"
     bound = max(-low, high)
     if d["verdict"] in ("better", "worse"):

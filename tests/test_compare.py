@@ -311,7 +311,8 @@ def test_the_comparison_gives_intervals_mde_and_a_verdict_for_each_difference(tm
     assert test["t_interval"] == pytest.approx((0.075 - 0.317655, 0.075 + 0.317655), abs=1e-5)
     assert test["verdict"] == "too few seeds" and test["mde"] > 0.3
     steps = result["power_vs_prompt_tuning"]["infoprompt"]["steps_to_target"]
-    assert steps["n"] == 2 and steps["of"] == 2 and steps["mean"] == 0 and steps["verdict"] == "equal"  # same curves
+    assert steps["n"] == 2 and steps["of"] == 2 and steps["mean"] == 0 and steps["mde"] is None
+    assert steps["verdict"] == "too few seeds"  # same curves in 2 seeds: a zero-width interval, no evidence either way
     assert result["margins"] == {"score": 0.05, "steps": pytest.approx(0.1 * load_saved(dirs[0] / "config.yaml").trainer.max_steps)}
     noise = result["methods"]["prompt_tuning"]["within_run_noise"]
     assert noise["n"] == 20 and noise["method"] == "binomial"
