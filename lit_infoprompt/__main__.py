@@ -33,6 +33,16 @@ USAGE = """usage: python -m lit_infoprompt COMMAND [key=value ...]
   model.name=roberta-large data.dir=../shared/data trainer.max_steps=1000)."""
 
 
+def end_process_group() -> None:
+    """Close a DDP run's process group before the interpreter exits, as torch asks: left to the exit-time
+    destructors, gloo's threads can abort the process ("terminate called without an active exception") after a
+    finished run."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def train(args) -> int:
     from lit_infoprompt.config import load_config
     from lit_infoprompt.console import end_table, notice, result_line, take_quiet_flag
@@ -42,6 +52,7 @@ def train(args) -> int:
     if quiet:  # for scripts: no bar, one result line on stdout (notices go to stderr)
         args = [*args, "trainer.progress_bar=false"]
     summary = run(load_config(args))
+    end_process_group()
     print(result_line(summary) if quiet else end_table(summary))
     if notice(summary):
         print(notice(summary), file=sys.stderr if quiet else sys.stdout)
