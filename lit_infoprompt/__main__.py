@@ -34,9 +34,8 @@ USAGE = """usage: python -m lit_infoprompt COMMAND [key=value ...]
 
 
 def end_process_group() -> None:
-    """Close a DDP run's process group before the interpreter exits, as torch asks: left to the exit-time
-    destructors, gloo's threads can abort the process ("terminate called without an active exception") after a
-    finished run."""
+    """Close a DDP run's process group before the interpreter exits, as torch's distributed documentation asks,
+    rather than leaving it to the exit-time destructors."""
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():

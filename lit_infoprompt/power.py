@@ -172,16 +172,16 @@ def sentence(name: str, what: str, d: dict, digits: int = 3, unit: str = "") -> 
     f = f"{{:+.{digits}f}}"
     if d["n"] < 2:
         return f"{name}, {what}: **too few seeds to tell** ({d['n']} paired seed(s))."
-    low, high = d["t_interval"]
-    b_low, b_high = d["bootstrap_interval"]
-    span = (f"mean difference {f.format(d['mean'])}{unit}, 95 % interval [{f.format(low)}, {f.format(high)}] "
-            f"(paired t; bootstrap [{f.format(b_low)}, {f.format(b_high)}]) over {d['n']} seeds")
     if d["sd"] == 0:
         verdict = {"better": "**better**", "worse": "**worse**"}.get(d["verdict"], "**too few seeds to tell**")
         p_value = sign_test([d["mean"]] * d["n"])
         return (f"{name}, {what}: {verdict}: every one of the {d['n']} seeds gives {f.format(d['mean'])}{unit}, so "
                 f"the t interval is a point and measures no spread; the exact sign test gives p = {p_value:.3g} "
                 f"(below 0.05 only with 6 or more same-signed seeds).")
+    low, high = d["t_interval"]
+    b_low, b_high = d["bootstrap_interval"]
+    span = (f"mean difference {f.format(d['mean'])}{unit}, 95 % interval [{f.format(low)}, {f.format(high)}] "
+            f"(paired t; bootstrap [{f.format(b_low)}, {f.format(b_high)}]) over {d['n']} seeds")
     detect = f"the smallest difference these seeds detect with 80 % power is {d['mde']:.{digits}f}{unit}"
     bound = max(-low, high)
     if d["verdict"] in ("better", "worse"):
