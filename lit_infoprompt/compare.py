@@ -32,7 +32,7 @@ from lit_infoprompt.grid import Job, Launch, run_grid
 from lit_infoprompt.plots import plot_curves
 from lit_infoprompt.power import (METRIC_MARGIN, STEPS_MARGIN, constant_predictors, difference, sentence,
                                   test_gold_counts, test_noise)
-from lit_infoprompt.provenance import describe
+from lit_infoprompt.provenance import describe, recorded, version_of
 
 log = logging.getLogger(__name__)
 # output settings and provenance, not the experiment
@@ -109,20 +109,50 @@ def read_run(run_dir: Path) -> dict:
             "summary": json.loads((run_dir / "summary.json").read_text()), "curve": curve}
 
 
-def run_version(run: dict) -> str:
-    """The code a run was made with (its code hash; a run resumed under other code counts as a version of its own)."""
+def run_key(run: dict) -> str:
+    """The code a run recorded (its identity, or a legacy hash; a run resumed under other code is a version of its
+    own): how a comparison lists it."""
     code = run["config"].get("code") or {}
-    resumed = (run["summary"].get("code_resumed_with") or {}).get("code_hash")
-    return (code.get("code_hash") or "unknown") + (f"+{resumed}" if resumed else "")
+    resumed = run["summary"].get("code_resumed_with")
+    return recorded(code) + (f"+{recorded(resumed)}" if resumed else "")
+
+
+def run_version(run: dict) -> str:
+    """The canonical identity of a run's code (``provenance.version_of``): what decides whether runs may be
+    aggregated."""
+    version = version_of(run["config"].get("code") or {})
+    resumed = run["summary"].get("code_resumed_with")
+    return version + (f"+{version_of(resumed)}" if resumed and version_of(resumed) != version else "")
 
 
 def code_versions(runs: List[dict]) -> Dict[str, dict]:
-    """{version: {"describe": ..., "runs": count}} of the runs, in first-seen order."""
+    """{recorded version: {"describe": ..., "runs": count}} of the runs, in first-seen order."""
     versions: Dict[str, dict] = {}
     for r in runs:
-        entry = versions.setdefault(run_version(r), {"describe": describe(r["config"].get("code") or {}), "runs": 0})
+        entry = versions.setdefault(run_key(r), {"describe": describe(r["config"].get("code") or {}), "runs": 0})
         entry["runs"] += 1
     return versions
+
+
+def mixed_versions(runs: List[dict]) -> bool:
+    return len({run_version(r) for r in runs}) > 1
+
+
+def environments(runs: List[dict]) -> Optional[str]:
+    """One line where the runs recorded different environments (library versions, device, precision, threads):
+    'torch 2.13.0 (8 runs), 2.14.1 (2 runs); ...'; None where they agree or none was recorded."""
+    recorded_envs = [r["summary"]["environment"] for r in runs if r["summary"].get("environment")]
+    parts = []
+    for key in sorted({k for env in recorded_envs for k in env}):
+        counts: Dict[str, int] = {}
+        for env in recorded_envs:
+            counts[str(env.get(key))] = counts.get(str(env.get(key)), 0) + 1
+        if len(counts) > 1:
+            parts.append(f"{key} " + ", ".join(f"{v} ({n} runs)" for v, n in counts.items()))
+    unrecorded = len(runs) - len(recorded_envs)
+    if not parts:
+        return None
+    return "; ".join(parts) + (f"; {unrecorded} runs recorded none" if unrecorded else "")
 
 
 def versions_text(versions: Dict[str, dict]) -> str:
@@ -139,7 +169,7 @@ def check_comparable(runs: List[dict], may_differ: Sequence[str] = (), allow_mix
     """Runs may differ in method and seed only (and ``may_differ``); each seed's runs used the same data; all
     were made by the same code unless ``allow_mixed_versions``."""
     versions = code_versions(runs)
-    if len(versions) > 1 and not allow_mixed_versions:
+    if mixed_versions(runs) and not allow_mixed_versions:
         raise InputError(f"the runs were made by {len(versions)} code versions ({versions_text(versions)}): rerun them with one "
                          f"version, or pass allow_mixed_versions=true to aggregate them anyway")
     drop = ("method", "seed", "code", *may_differ)
@@ -320,7 +350,8 @@ def aggregate(runs: List[dict], methods: List[str], target: Optional[float], mar
             "test_metric": main, "methods": table, "paired_vs_" + methods[0]: paired,
             "power_vs_" + methods[0]: power_vs_baseline(by_method, methods, main, metric, target, margin, steps_margin),
             "margins": {"score": margin, "steps": steps_margin}, "code_versions": code_versions(runs),
-            "constant_predictor": constant}
+            "constant_predictor": constant, **({"environments": envs} if (envs := environments(runs)) else {}),
+            **({"mixed_versions": True} if mixed_versions(runs) else {})}
 
 
 def fmt(stat: dict, digits: int = 4) -> str:
@@ -495,7 +526,10 @@ def markdown(result: dict, header: str, methods: List[str]) -> str:
                   + f": {f['error']}" for f in result["failed_runs"]]
     versions = result["code_versions"]
     lines += ["", "Code: " + versions_text(versions)
-              + (" — **mixed code versions, aggregated with allow_mixed_versions=true**" if len(versions) > 1 else "")]
+              + (" — **mixed code versions, aggregated with allow_mixed_versions=true**"
+                 if result.get("mixed_versions") else "")]
+    if result.get("environments"):
+        lines += ["", f"Environments differ between the runs: {result['environments']}."]
     return "\n".join(lines) + "\n"
 
 

@@ -121,7 +121,8 @@ class CodeVersion:
 
     commit: Optional[str] = None  # git commit of the checkout (null outside a git checkout)
     dirty: Optional[bool] = None  # the package or conf/ differed from that commit
-    code_hash: Optional[str] = None  # sha256 of lit_infoprompt/*.py and conf/**/*.yaml as run: decides comparability
+    code_hash: Optional[str] = None  # runs before identities: a hash of the source text (provenance.table maps it)
+    identity: Optional[str] = None  # what the training code computes (identity.py): decides comparability
 
 
 @dataclass

@@ -1,42 +1,52 @@
-"""Which code made a run: the git commit, whether the package or conf/ differed from it, and a hash of the
-source and config files as they were run.
+"""Which code and which machine made a run.
 
-``code_hash`` is what ``compare`` checks before it aggregates runs: two runs with equal hashes ran the same
-training code and defaults whatever the commits say (a commit that only touched the docs, or only the modules
-that read finished runs, keeps the hash), and a run made from an edited, uncommitted tree gets a hash of its own.
+A run records its code as ``code.identity`` (``identity.code_identity``: a hash of what the training code
+computes, unchanged by comments, docstrings and moves), the git commit and whether the tree differed from it, and
+``environment`` in summary.json (library versions, device, precision, threads). Runs made before identities
+existed recorded ``code.code_hash``, a hash of the source text; ``identities.json`` maps each such hash to the
+identity of the code at the commit it names, and lists identity changes declared equivalent (old -> new, why),
+each allowed only where the behaviour fingerprint (tests/fingerprint.py) and ``make report`` were unchanged.
+``version_of`` turns any recorded code into the canonical identity a comparison checks.
+
+This module reads no torch at import: the analysis side (``compare``, ``report``) imports it.
 """
 
 from __future__ import annotations
 
-import hashlib
+import functools
+import json
+import platform
 import subprocess
+import sys
+import tarfile
+import tempfile
+from importlib import metadata
 from pathlib import Path
+from typing import Optional
 
 from lit_infoprompt.config import CONF_DIR, CodeVersion
+from lit_infoprompt.identity import code_identity
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-# Modules that only read finished runs or serve other commands: they cannot change what a run computes.
-NOT_TRAINING = {"__main__.py", "compare.py", "grid.py", "power.py", "robustness.py", "report.py", "plots.py",
-                "export.py", "theory.py", "provenance.py",
-                "console.py"}
+ENTRY = "lit_infoprompt.train"  # the module whose import closure is the training code
+TABLE = PACKAGE_DIR / "identities.json"
+LIBRARIES = ("torch", "transformers", "lightning", "torchmetrics")
 
 
-def code_hash(package_dir: Path = PACKAGE_DIR, conf_dir: Path = CONF_DIR) -> str:
-    digest = hashlib.sha256()
-    files = [(p.name, p) for p in sorted(package_dir.glob("*.py")) if p.name not in NOT_TRAINING]
-    files += [(str(p.relative_to(conf_dir)), p) for p in sorted(conf_dir.rglob("*.yaml"))]
-    for name, path in files:
-        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()[:16]
+@functools.lru_cache(maxsize=None)
+def current_identity() -> str:
+    return code_identity(PACKAGE_DIR.parent, ENTRY)
 
 
-def _git(*args: str) -> str | None:
+def _git(*args: str, text: bool = True):
     try:
-        done = subprocess.run(["git", "-C", str(PACKAGE_DIR.parent), *args], capture_output=True, text=True,
-                              timeout=10)
+        done = subprocess.run(["git", "-C", str(PACKAGE_DIR.parent), *args], capture_output=True, text=text,
+                              timeout=60)
     except (OSError, subprocess.SubprocessError):
         return None
-    return done.stdout.strip() if done.returncode == 0 else None
+    if done.returncode != 0:
+        return None
+    return done.stdout.strip() if text else done.stdout
 
 
 def code_version() -> CodeVersion:
@@ -45,12 +55,88 @@ def code_version() -> CodeVersion:
     if commit is not None:
         status = _git("status", "--porcelain", "--", PACKAGE_DIR.name, CONF_DIR.name)
         dirty = bool(status) if status is not None else None
-    return CodeVersion(commit=commit, dirty=dirty, code_hash=code_hash())
+    return CodeVersion(commit=commit, dirty=dirty, identity=current_identity())
+
+
+def identity_at(commit: str, entry: str = ENTRY) -> Optional[str]:
+    """The identity of the training code at a git commit (None where the checkout lacks that commit)."""
+    archive = _git("archive", "--format=tar", commit, PACKAGE_DIR.name, text=False)
+    if archive is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "code.tar"
+        path.write_bytes(archive)
+        with tarfile.open(path) as tar:
+            tar.extractall(tmp, filter="data")
+        return code_identity(Path(tmp), entry)
+
+
+@functools.lru_cache(maxsize=None)
+def table() -> dict:
+    """{"legacy": {code_hash: {"identity", "commit", "entry"}}, "equivalent": {identity: {"same_as", "why"}}}."""
+    return json.loads(TABLE.read_text())
+
+
+def canonical(identity: str) -> str:
+    """An identity, or the one an equivalence entry declares it the same as (followed to the oldest)."""
+    seen = set()
+    while identity in table()["equivalent"] and identity not in seen:
+        seen.add(identity)
+        identity = table()["equivalent"][identity]["same_as"]
+    return identity
+
+
+def version_of(code: dict) -> str:
+    """The canonical identity of a saved ``code`` section; a legacy hash missing from the table stays a version
+    of its own ("hash:<code_hash>"), a run with no record at all is "unknown"."""
+    if code.get("identity"):
+        return canonical(code["identity"])
+    legacy = code.get("code_hash")
+    if not legacy:
+        return "unknown"
+    row = table()["legacy"].get(legacy)
+    return canonical(row["identity"]) if row else f"hash:{legacy}"
+
+
+def recorded(code: dict) -> str:
+    """What the run itself recorded (its identity, or the legacy hash): the key a comparison lists it under."""
+    return code.get("identity") or code.get("code_hash") or "unknown"
 
 
 def describe(version: dict) -> str:
     """'faa9549 (clean), code 3f2a...' from a saved ``code`` section (missing for runs made before it existed)."""
-    if not version or not version.get("code_hash"):
+    key = version.get("identity") or version.get("code_hash") if version else None
+    if not key:
         return "unknown code version (run made before versions were recorded)"
     state = {True: "dirty", False: "clean", None: "no git"}[version.get("dirty")]
-    return f"{version.get('commit') or 'no commit'} ({state}), code {version['code_hash']}"
+    return f"{version.get('commit') or 'no commit'} ({state}), code {key}"
+
+
+def device_name(accelerator: str) -> str:
+    """The GPU's name where the run uses CUDA, else the CPU's model."""
+    import torch
+
+    if accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def environment(precision: str, accelerator: str) -> dict:
+    """What a run's numbers may depend on beyond the code and the config: library versions and the machine."""
+    import torch
+
+    def version(name: str) -> Optional[str]:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return None
+
+    return {"python": platform.python_version(), **{name: version(name) for name in LIBRARIES},
+            "device": device_name(accelerator), "precision": precision, "threads": torch.get_num_threads(),
+            "platform": sys.platform}

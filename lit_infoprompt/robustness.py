@@ -13,7 +13,7 @@ import statistics
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from lit_infoprompt.compare import (check_comparable, chosen_rates, code_versions, fmt, grid_jobs, listed, mean_std,
+from lit_infoprompt.compare import (check_comparable, chosen_rates, code_versions, environments, mixed_versions, fmt, grid_jobs, listed, mean_std,
                                     parse_sweep, prompt_lrs, read_run, refuse_ddp, run_all, versions_text)
 from lit_infoprompt.config import load_config
 from lit_infoprompt.errors import InputError
@@ -95,7 +95,10 @@ def write_robustness(run_dirs: List[Path], methods: List[str], root: Path, sourc
     out = root / (name or f"{first['task']}-{split}")
     out.mkdir(parents=True, exist_ok=True)
     versions = code_versions(runs)
-    text = markdown(table, header, metric) + "\nCode: " + versions_text(versions) + "\n"
+    text = markdown(table, header, metric) + "\nCode: " + versions_text(versions) + (
+        " — **mixed code versions, aggregated with allow_mixed_versions=true**" if mixed_versions(runs) else "") + "\n"
+    if environments(runs):
+        text += f"\nEnvironments differ between the runs: {environments(runs)}.\n"
     (out / "summary.md").write_text(text)
     (out / "summary.json").write_text(json.dumps({"header": header, "task": first["task"], "metric": metric,
                                                   "methods": table, "code_versions": versions}, indent=2) + "\n")

@@ -33,7 +33,7 @@ from lit_infoprompt.hub import resolve_backbone
 from lit_infoprompt.metrics import build_metrics
 from lit_infoprompt.module import PromptClassifier
 from lit_infoprompt.prompt import build_prompt, initial_prompt
-from lit_infoprompt.provenance import code_version
+from lit_infoprompt.provenance import code_version, environment, version_of
 from lit_infoprompt.rundir import new_run_dir, write_json, write_start
 from lit_infoprompt.templates import label_word_ids
 from lit_infoprompt.tracking import finish_wandb, wandb_logger
@@ -233,9 +233,10 @@ def run(config: Config, backbone: Backbone = None, tokenizer=None) -> dict:
     test = trainer.test(module, datamodule=datamodule, ckpt_path=checkpoint.best_model_path, verbose=False)[0]
     summary = summarize(config, module, split, curve, test, trainer.global_step, time.perf_counter() - started)
     summary["run_dir"] = str(run_dir)
-    if resume_dir is not None and code_version().code_hash != config.code.code_hash:
-        log.warning("resumed %s with other code (%s) than it started with", run_dir, code_version().code_hash)
+    if resume_dir is not None and version_of(asdict(code_version())) != version_of(asdict(config.code)):
+        log.warning("resumed %s with other code (%s) than it started with", run_dir, code_version().identity)
         summary["code_resumed_with"] = asdict(code_version())
+    summary["environment"] = environment(config.trainer.precision, config.trainer.accelerator)
     if trainer.is_global_zero:
         write_json(run_dir / "summary.json", summary)
     finish_wandb(loggers, summary)

@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import pytest
+import torch
 
 from conftest import tiny_overrides
 from lit_infoprompt.compare import compare, paired_test, parse_sweep, write_comparison
@@ -286,15 +287,47 @@ def test_runs_of_different_code_versions_are_refused_unless_allowed(tmp_path):
 
 
 def test_a_compare_run_records_its_code_version(roberta_dir, tmp_path):
-    from lit_infoprompt.provenance import code_hash
+    from lit_infoprompt.provenance import current_identity
 
     args = tiny_overrides(roberta_dir, tmp_path / "runs", "trainer.max_steps=2", "trainer.val_every=2")
     out = compare([*args, "methods=[prompt_tuning]", "seeds=[13]"])
     run_dir = Path(out.joinpath("runs.txt").read_text().split()[0])
     saved = load_saved(run_dir / "config.yaml")
-    assert saved.code.code_hash == code_hash() and saved.code.commit
-    assert json.loads((run_dir / "summary.json").read_text())["code"]["code_hash"] == code_hash()
-    assert list(json.loads((out / "summary.json").read_text())["code_versions"]) == [code_hash()]
+    assert saved.code.identity == current_identity() and saved.code.commit and saved.code.code_hash is None
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["code"]["identity"] == current_identity()
+    assert list(json.loads((out / "summary.json").read_text())["code_versions"]) == [current_identity()]
+    env = summary["environment"]
+    assert env["torch"] == torch.__version__.split("+")[0] or env["torch"].startswith(torch.__version__[:4])
+    assert env["precision"] == "32-true" and env["threads"] >= 1 and env["device"] and env["python"].count(".") == 2
+
+
+def test_a_legacy_hash_and_the_identity_it_maps_to_are_one_version(tmp_path):
+    from lit_infoprompt.provenance import table
+
+    legacy, row = next(iter(table()["legacy"].items()))
+    dirs = [fake_run(tmp_path, "prompt_tuning", 13, 0.5, [(0, 0.2), (10, 0.6)], code__code_hash=legacy),
+            fake_run(tmp_path, "infoprompt", 13, 0.6, [(0, 0.2), (10, 0.7)], code__identity=row["identity"])]
+    result = write_comparison(dirs, ["prompt_tuning", "infoprompt"], tmp_path / "out", None)
+    assert list(result["code_versions"]) == [legacy, row["identity"]]  # listed as recorded, not refused
+    assert "mixed" not in (tmp_path / "out/summary.md").read_text()
+    other = fake_run(tmp_path / "x", "infoprompt", 13, 0.6, [(0, 0.2), (10, 0.7)], code__identity="0" * 16)
+    with pytest.raises(InputError, match="made by 2 code versions"):
+        write_comparison([dirs[0], other], ["prompt_tuning", "infoprompt"], tmp_path / "out2", None)
+
+
+def test_different_environments_are_one_line_of_the_summary(tmp_path):
+    dirs = [fake_run(tmp_path, m, 13, 0.5, [(0, 0.2), (10, 0.6)]) for m in ("prompt_tuning", "infoprompt")]
+    write_comparison(dirs, ["prompt_tuning", "infoprompt"], tmp_path / "same", None)
+    assert "Environments" not in (tmp_path / "same/summary.md").read_text()  # none recorded: nothing said
+    for d, torch_version in zip(dirs, ("2.13.0", "2.14.1")):
+        summary = json.loads((d / "summary.json").read_text())
+        summary["environment"] = {"torch": torch_version, "device": "cpu", "threads": 2}
+        (d / "summary.json").write_text(json.dumps(summary))
+    result = write_comparison(dirs, ["prompt_tuning", "infoprompt"], tmp_path / "out", None)
+    lines = [l for l in (tmp_path / "out/summary.md").read_text().splitlines() if "Environments" in l]
+    assert lines == ["Environments differ between the runs: torch 2.13.0 (1 runs), 2.14.1 (1 runs)."]
+    assert result["environments"] == "torch 2.13.0 (1 runs), 2.14.1 (1 runs)"
 
 
 def test_the_comparison_gives_intervals_mde_and_a_verdict_for_each_difference(tmp_path):

@@ -71,7 +71,7 @@ def test_run_writes_curve_rows_with_train_losses_and_the_summary(tiny_config, to
     assert summary["final_dev"] == float(rows[-1]["val/acc"]) and summary["steps_to_target"] == 3  # not step 0
     assert 0 <= summary["dev_auc"] <= 1 and summary["best_step"] in (3, 6, 7)
     assert summary["train_seconds"] <= summary["seconds"]  # the clock is not rolled back by testing best.ckpt
-    assert summary["code"]["code_hash"] and summary["code"]["commit"]  # provenance
+    assert summary["code"]["identity"] and summary["code"]["commit"]  # provenance
 
 
 def test_estimator_diagnostics_are_logged_per_evaluation_interval(tiny_config, tokenizer):
