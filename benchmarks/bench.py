@@ -25,12 +25,12 @@ from types import SimpleNamespace
 import torch
 import torch.nn.functional as F
 
-from lit_infoprompt.backbone import from_pretrained_model, load_backbone
-from lit_infoprompt.cache import prompt_free_states
+from lit_infoprompt.model.backbone import from_pretrained_model, load_backbone
+from lit_infoprompt.model.cache import prompt_free_states
 from lit_infoprompt.config import load_config
-from lit_infoprompt.datamodule import Collator
-from lit_infoprompt.head import ClassHead
-from lit_infoprompt.train import build, build_module
+from lit_infoprompt.tasks.datamodule import Collator
+from lit_infoprompt.model.head import ClassHead
+from lit_infoprompt.train.runner import build, build_module
 
 SHAPES = {  # name -> (layers, hidden, heads, vocab)
     "roberta-large": (24, 1024, 16, 50265),

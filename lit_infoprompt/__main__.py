@@ -44,8 +44,8 @@ def end_process_group() -> None:
 
 def train(args) -> int:
     from lit_infoprompt.config import load_config
-    from lit_infoprompt.console import end_table, notice, result_line, take_quiet_flag
-    from lit_infoprompt.train import run
+    from lit_infoprompt.train.console import end_table, notice, result_line, take_quiet_flag
+    from lit_infoprompt.train.runner import run
 
     args, quiet = take_quiet_flag(args)
     if quiet:  # for scripts: no bar, one result line on stdout (notices go to stderr)
@@ -68,7 +68,7 @@ def fetch_backbone(args) -> int:
 
 
 def compare(args) -> int:
-    from lit_infoprompt.compare import compare as run_compare
+    from lit_infoprompt.sweep.compare import compare as run_compare
 
     out = run_compare(args)
     print((out / "summary.md").read_text())
@@ -77,7 +77,7 @@ def compare(args) -> int:
 
 
 def export_peft(args) -> int:
-    from lit_infoprompt.export import export_peft as run_export
+    from lit_infoprompt.tools.export import export_peft as run_export
 
     if len(args) != 2:
         raise InputError("usage: python -m lit_infoprompt export-peft <run dir> <out dir>")
@@ -89,7 +89,7 @@ def export_peft(args) -> int:
 def theory(args) -> int:
     from pathlib import Path
 
-    from lit_infoprompt.theory import check
+    from lit_infoprompt.tools.theory import check
 
     out = Path(args[0] if args else "docs")
     out.mkdir(parents=True, exist_ok=True)
@@ -103,7 +103,7 @@ def theory(args) -> int:
 
 
 def robustness(args) -> int:
-    from lit_infoprompt.robustness import robustness as run_robustness
+    from lit_infoprompt.sweep.robustness import robustness as run_robustness
 
     out = run_robustness(args)
     print((out / "summary.md").read_text())
@@ -111,7 +111,7 @@ def robustness(args) -> int:
 
 
 def report(args) -> int:
-    from lit_infoprompt.report import report as write_report
+    from lit_infoprompt.analysis.report import report as write_report
 
     print(f"wrote {write_report(*args)}")
     return 0

@@ -28,7 +28,7 @@ from lit_infoprompt.config import CONF_DIR, CodeVersion
 from lit_infoprompt.identity import code_identity
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-ENTRY = "lit_infoprompt.train"  # the module whose import closure is the training code
+ENTRY = "lit_infoprompt.train.runner"  # the module whose import closure is the training code
 TABLE = PACKAGE_DIR / "identities.json"
 LIBRARIES = ("torch", "transformers", "lightning", "torchmetrics")
 

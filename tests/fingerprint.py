@@ -35,7 +35,7 @@ import torch
 
 # Every use of the package goes through these names: a refactor that moves modules changes these lines only.
 from lit_infoprompt.config import load_config
-from lit_infoprompt.train import build, run
+from lit_infoprompt.train.runner import build, run
 
 torch.set_num_threads(1)  # one intra-op thread: the same reduction order on every machine, and faster here
 

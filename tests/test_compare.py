@@ -9,7 +9,10 @@ import pytest
 import torch
 
 from conftest import tiny_overrides
-from lit_infoprompt.compare import compare, paired_test, parse_sweep, write_comparison
+from lit_infoprompt.sweep.compare import compare
+from lit_infoprompt.analysis.statistics import paired_test
+from lit_infoprompt.sweep.args import parse_sweep
+from lit_infoprompt.analysis.comparison import write_comparison
 from lit_infoprompt.config import load_config, load_saved, to_yaml
 from lit_infoprompt.errors import InputError
 
@@ -110,21 +113,21 @@ def test_runs_that_differ_in_more_than_method_and_seed_are_refused(tmp_path):
 
 
 def test_robustness_and_report_from_runs_on_disk(roberta_dir, tmp_path, monkeypatch):
-    import lit_infoprompt.backbone
-    from lit_infoprompt.report import report
-    from lit_infoprompt.robustness import robustness
+    import lit_infoprompt.model.backbone
+    from lit_infoprompt.analysis.report import report
+    from lit_infoprompt.sweep.robustness import robustness
 
-    import lit_infoprompt.grid
+    import lit_infoprompt.sweep.grid
     loads = []
-    real_load = lit_infoprompt.backbone.load_backbone
-    monkeypatch.setattr(lit_infoprompt.backbone, "load_backbone", lambda model: loads.append(1) or real_load(model))
-    monkeypatch.setattr(lit_infoprompt.grid, "_BACKBONES", {})  # this process's backbones: none loaded yet
+    real_load = lit_infoprompt.model.backbone.load_backbone
+    monkeypatch.setattr(lit_infoprompt.model.backbone, "load_backbone", lambda model: loads.append(1) or real_load(model))
+    monkeypatch.setattr(lit_infoprompt.sweep.grid, "_BACKBONES", {})  # this process's backbones: none loaded yet
 
     args = tiny_overrides(roberta_dir, tmp_path / "runs", "trainer.max_steps=2", "trainer.val_every=2")
     grid = compare([*args, "methods=[prompt_tuning,infoprompt_head]", "seeds=[13,21]", "prompt_lrs=[1e-3,1e-2]"])
     chosen = {m: c["chosen"] for m, c in json.loads((grid / "summary.json").read_text())["prompt_lr_choice"].items()}
     loads.clear()
-    lit_infoprompt.grid._BACKBONES.clear()
+    lit_infoprompt.sweep.grid._BACKBONES.clear()
     out = robustness([*args, "methods=[prompt_tuning,infoprompt_head]", "seeds=[13]", f"prompt_lr_from={grid}"])
     assert len(loads) == 1  # six new runs over four inits and two methods share one backbone
     summary = json.loads((out / "summary.json").read_text())
@@ -164,7 +167,7 @@ def test_robustness_and_report_from_runs_on_disk(roberta_dir, tmp_path, monkeypa
 
 
 def test_robustness_refuses_a_comparison_without_a_grid(roberta_dir, tmp_path):
-    from lit_infoprompt.robustness import robustness
+    from lit_infoprompt.sweep.robustness import robustness
 
     args = tiny_overrides(roberta_dir, tmp_path / "runs", "trainer.max_steps=2", "trainer.val_every=2")
     with pytest.raises(InputError, match="no comparison at"):
@@ -176,7 +179,7 @@ def test_robustness_refuses_a_comparison_without_a_grid(roberta_dir, tmp_path):
 
 
 def test_a_run_saved_before_a_new_config_field_is_still_reused(roberta_dir, tmp_path):
-    from lit_infoprompt.compare import find_run
+    from lit_infoprompt.analysis.runs import find_run
     args = tiny_overrides(roberta_dir, tmp_path / "runs", "trainer.max_steps=2", "trainer.val_every=2")
     compare([*args, "methods=[prompt_tuning]", "seeds=[13]"])
     saved = next((tmp_path / "runs/cb").rglob("config.yaml"))
@@ -251,7 +254,7 @@ def test_compare_with_a_prompt_lr_grid_trains_each_rate(roberta_dir, tmp_path):
 
 
 def test_robustness_spread_and_verdict_by_hand():
-    from lit_infoprompt.robustness import markdown, spread
+    from lit_infoprompt.analysis.robustness import markdown, spread
 
     def run(method, init, score):
         return {"summary": {"method": method, "test_acc": score}, "config": {"prompt": {"init": init}}}
@@ -365,7 +368,7 @@ def test_the_comparison_gives_intervals_mde_and_a_verdict_for_each_difference(tm
 def test_the_plot_has_step_and_examples_axes_and_no_wall_clock(tmp_path):
     """Runs of a comparison are timed under different machine load: their seconds are no speed comparison, so the
     plot must not draw them (make bench gives the cost per step); curves without a seconds column plot too."""
-    from lit_infoprompt.plots import mean_curve, plot_curves
+    from lit_infoprompt.analysis.plots import mean_curve, plot_curves
 
     slow = [{"step": s, "examples": 8 * s, "seconds": 100.0 * s, "val/acc": 0.5 + s / 100} for s in (0, 10, 20)]
     fast = [{"step": s, "examples": 8 * s, "val/acc": 0.4 + s / 100} for s in (0, 10, 20)]
@@ -400,6 +403,6 @@ def test_each_method_is_read_against_the_constant_predictor(tmp_path):
     assert info["difference"] == pytest.approx(0.20) and info["above"]
     text = (tmp_path / "out/summary.md").read_text()
     assert "acc 0.6000 (always entailment)" in text and text.count("**not clearly above the constant predictor**") == 1
-    from lit_infoprompt.report import glance
+    from lit_infoprompt.analysis.report import glance
     row = glance([json.loads((tmp_path / "out/summary.json").read_text())])[-2]
     assert "| 0.6000 | 0.6100 | 0.8000 |" in row and "prompt_tuning not clearly above the constant predictor" in row

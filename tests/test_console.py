@@ -57,7 +57,7 @@ def test_quiet_prints_one_result_line_and_no_bar(roberta_dir, tmp_path):
 
 
 def test_the_filters_drop_only_the_named_messages(caplog):
-    from lit_infoprompt.console import quiet_dependencies
+    from lit_infoprompt.train.console import quiet_dependencies
 
     quiet_dependencies()
     quiet_dependencies()  # idempotent: one filter per message

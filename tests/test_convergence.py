@@ -6,12 +6,12 @@ import pytest
 import torch
 
 from conftest import tiny_roberta
-from lit_infoprompt.backbone import from_pretrained_model
-from lit_infoprompt.batching import StepBatchSampler, eval_shard
-from lit_infoprompt.convergence import area_under_curve, best_row, curve_summary, steps_to_target
+from lit_infoprompt.model.backbone import from_pretrained_model
+from lit_infoprompt.tasks.batching import StepBatchSampler, eval_shard
+from lit_infoprompt.curves import area_under_curve, best_row, curve_summary, steps_to_target
 from lit_infoprompt.errors import NonFiniteLoss
-from lit_infoprompt.module import PromptClassifier
-from lit_infoprompt.train import run
+from lit_infoprompt.model.module import PromptClassifier
+from lit_infoprompt.train.runner import run
 
 ROWS = [{"step": 0, "m": 0.2}, {"step": 10, "m": 0.6}, {"step": 20, "m": 0.6}, {"step": 40, "m": 0.5}]
 
@@ -92,7 +92,7 @@ def test_estimator_diagnostics_are_logged_per_evaluation_interval(tiny_config, t
 
 
 def test_diagnostics_row_counts_active_dimensions():
-    from lit_infoprompt.bottleneck import diagnostics_row
+    from lit_infoprompt.model.bottleneck import diagnostics_row
 
     row = diagnostics_row({"kl_dims": torch.tensor([0.0, 0.005, 0.02, 1.5]), "sigma": torch.tensor(0.9),
                            "mi_head_nats": torch.tensor(0.0)})
@@ -121,7 +121,7 @@ def test_non_finite_loss_stops_naming_the_term_and_keeps_the_last_checkpoint(tin
 def test_curve_state_is_restored_on_resume_but_not_by_testing_a_checkpoint(tmp_path):
     from types import SimpleNamespace
 
-    from lit_infoprompt.callbacks import DevCurve
+    from lit_infoprompt.train.callbacks import DevCurve
     curve = DevCurve(tmp_path / "curve.csv", batch_size=4)
     curve.rows = [{"step": 0, "val/acc": 0.1}, {"step": 10, "val/acc": 0.5}]
     at_best = curve.state_dict()  # what best.ckpt holds

@@ -72,9 +72,9 @@ def makefile() -> tuple[set, set]:
 def check_cli(command: str, args: list[str]) -> None:
     """Parse ``args`` as ``python -m lit_infoprompt <command>`` would, without running anything."""
     from lit_infoprompt.__main__ import COMMANDS
-    from lit_infoprompt.compare import parse_sweep, refuse_ddp
+    from lit_infoprompt.sweep.args import parse_sweep, refuse_ddp
     from lit_infoprompt.config import load_config
-    from lit_infoprompt.console import take_quiet_flag
+    from lit_infoprompt.train.console import take_quiet_flag
     from lit_infoprompt.errors import InputError
 
     if command not in COMMANDS:

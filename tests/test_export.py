@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from conftest import tiny_overrides
-from lit_infoprompt.backbone import load_backbone
+from lit_infoprompt.model.backbone import load_backbone
 from lit_infoprompt.config import load_config
 from lit_infoprompt.errors import InputError
-from lit_infoprompt.export import export_peft
-from lit_infoprompt.train import build, run
+from lit_infoprompt.tools.export import export_peft
+from lit_infoprompt.train.runner import build, run
 
 
 def trained_run(roberta_dir, tmp_path, *extra):

@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from conftest import tiny_overrides
-from lit_infoprompt.backbone import MLM_HEADS, load_backbone
+from lit_infoprompt.model.backbone import MLM_HEADS, load_backbone
 from lit_infoprompt.config import load_config
-from lit_infoprompt.train import build
+from lit_infoprompt.train.runner import build
 
 SMALL = dict(num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
 
@@ -92,7 +92,7 @@ def test_family_with_head_weights_uses_the_head_and_equals_the_verbalizer_at_ste
 
 
 def module_label_ids(config, tokenizer, datamodule):
-    from lit_infoprompt.templates import label_word_ids
+    from lit_infoprompt.tasks.templates import label_word_ids
     ids = label_word_ids(config.task.label_words, tokenizer, datamodule.encoder.mask_space)
     assert all(len(i) == 1 for i in ids)  # the fixture tokenizer has each label word as one token
     return ids

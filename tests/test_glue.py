@@ -11,7 +11,7 @@ import pytest
 from conftest import FIXTURES, tiny_overrides
 from lit_infoprompt.config import load_config
 from lit_infoprompt.errors import InputError
-from lit_infoprompt.sources import read_examples, resolve_files
+from lit_infoprompt.tasks.sources import read_examples, resolve_files
 
 TASKS = {"sst2": (["sentence"], 12, 4), "mrpc": (["sentence1", "sentence2"], 12, 4), "cola": (["sentence"], 12, 4)}
 
@@ -79,7 +79,7 @@ def test_a_hub_download_is_written_in_the_official_layout(task, tmp_path, monkey
 @pytest.mark.parametrize("task,metrics", [("sst2", {"test_acc", "test_f1_macro"}), ("mrpc", {"test_f1", "test_acc"}),
                                           ("cola", {"test_mcc", "test_acc"})])
 def test_each_task_trains_with_the_paper_budget_protocol(task, metrics, roberta_dir, tmp_path):
-    from lit_infoprompt.train import run
+    from lit_infoprompt.train.runner import run
 
     config = load_config(tiny_overrides(roberta_dir, tmp_path / "runs", f"task={task}", "data.protocol=budget",
                                         "data.budget=4", "trainer.max_steps=2", "trainer.val_every=2"))

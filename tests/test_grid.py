@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from conftest import tiny_overrides
-from lit_infoprompt import grid
-from lit_infoprompt.compare import compare, parse_sweep
+from lit_infoprompt.sweep import claims, grid
+from lit_infoprompt.sweep.compare import compare
+from lit_infoprompt.sweep.args import parse_sweep
 from lit_infoprompt.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,7 +48,7 @@ def test_two_workers_give_the_same_runs_as_one_process(roberta_dir, tmp_path):
 
 
 def hold(lock, acquired, release_after):
-    with grid.claim(Path(lock)):
+    with claims.claim(Path(lock)):
         acquired.set()
         time.sleep(release_after)
 
@@ -60,7 +61,7 @@ def test_a_claimed_run_waits_for_its_holder_and_a_dead_holder_is_taken_over(tmp_
     holder.start()
     assert acquired.wait(60)
     started = time.monotonic()
-    with grid.claim(lock):  # a second claimant waits until the first releases
+    with claims.claim(lock):  # a second claimant waits until the first releases
         waited = time.monotonic() - started
         assert not holder.is_alive() or holder.exitcode is None
     holder.join()
@@ -74,8 +75,8 @@ def test_a_claimed_run_waits_for_its_holder_and_a_dead_holder_is_taken_over(tmp_
     holder.join()
     assert lock.exists()
     started = time.monotonic()
-    with grid.claim(lock):
-        assert time.monotonic() - started < grid.STALE_S / 4
+    with claims.claim(lock):
+        assert time.monotonic() - started < claims.STALE_S / 4
 
 
 def killed_mid_sweep(args, runs: Path) -> dict:

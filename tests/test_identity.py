@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from lit_infoprompt import identity, provenance
+from lit_infoprompt import identity
+from lit_infoprompt import provenance
 from lit_infoprompt.identity import Closure, code_identity
 
 ROOT = Path(provenance.PACKAGE_DIR).parent
@@ -57,18 +58,20 @@ def test_comments_and_docstrings_in_any_module_keep_the_identity(tree):
 def test_moving_a_module_into_a_subpackage_and_renaming_it_keeps_the_identity(tree):
     before = code_identity(tree, provenance.ENTRY)
     package = tree / "lit_infoprompt"
-    (package / "model").mkdir()
-    (package / "model" / "__init__.py").write_text('"""The model."""\n')
-    (package / "losses.py").rename(package / "model" / "info_losses.py")
+    old = module_of(tree, "losses")
+    old_name = ".".join(old.relative_to(tree).with_suffix("").parts)
+    (package / "objectives").mkdir()
+    (package / "objectives" / "__init__.py").write_text('"""A new subpackage."""\n')
+    old.rename(package / "objectives" / "info_losses.py")
     for path in package.rglob("*.py"):
         text = path.read_text()
-        moved = text.replace("lit_infoprompt.losses import", "lit_infoprompt.model.info_losses import")
-        if path.name == "module.py":  # a relative import and a re-export through the subpackage's __init__
-            moved = moved.replace("from lit_infoprompt.model.info_losses import", "from .model import")
+        moved = text.replace(f"{old_name} import", "lit_infoprompt.objectives.info_losses import")
+        if path.name == "module.py":  # a relative import, and a re-export through the subpackage's __init__
+            moved = moved.replace("from lit_infoprompt.objectives.info_losses import", "from ..objectives import")
         path.write_text(moved)
-    module = (package / "module.py").read_text()
-    names = re.search(r"from \.model import \(?([^)\n]+)", module).group(1)
-    (package / "model" / "__init__.py").write_text(f"from .info_losses import {names}\n")
+    module = module_of(tree, "module").read_text()
+    names = re.search(r"from \.\.objectives import \(?([^)\n]+)", module).group(1)
+    (package / "objectives" / "__init__.py").write_text(f"from .info_losses import {names}\n")
     assert code_identity(tree, provenance.ENTRY) == before
 
 
@@ -186,7 +189,7 @@ def numbers(run_dir: Path) -> dict:
 def test_the_excluded_modules_cannot_change_a_runs_numbers(tiny_config, monkeypatch):
     """The modules left out of the identity: a run with each of them doing something else (no console filters, a
     progress bar, other recorded code and environment, a W&B logger) computes the same numbers."""
-    from lit_infoprompt import train
+    from lit_infoprompt.train import runner as train
 
     assert set(identity.EXCLUDED) == {"console", "provenance", "identity", "tracking"}
     names = {name.split(".")[-1] for name in identity.modules_of(ROOT)}

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from conftest import tiny_roberta
-from lit_infoprompt.backbone import from_pretrained_model
-from lit_infoprompt.prompt import InstancePrompt, insert_slots, insertion_points
-from lit_infoprompt.train import build, run
+from lit_infoprompt.model.backbone import from_pretrained_model
+from lit_infoprompt.model.prompt import InstancePrompt, insert_slots, insertion_points
+from lit_infoprompt.train.runner import build, run
 
 METHODS = ["prompt_tuning", "infoprompt", "prompt_tuning_bottleneck", "infoprompt_head", "infoprompt_rep"]
 

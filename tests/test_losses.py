@@ -4,9 +4,9 @@ import math
 
 import torch
 
-from lit_infoprompt.estimators import (gaussian_kl, gaussian_kl_per_dim, info_nce, info_nce_per_example,
-                                       mi_lower_bound, scaled_dot)
-from lit_infoprompt.losses import head_loss, mi_weight, representation_loss
+from lit_infoprompt.model.estimators import (gaussian_kl, gaussian_kl_per_dim, info_nce, info_nce_per_example,
+                                             mi_lower_bound, scaled_dot)
+from lit_infoprompt.model.losses import head_loss, mi_weight, representation_loss
 
 
 def nce(pos, negs):

@@ -15,11 +15,11 @@ import torch.nn.functional as F
 
 from conftest import tiny_roberta
 from test_infoprompt import METHODS, make
-from lit_infoprompt.backbone import from_pretrained_model
-from lit_infoprompt.bottleneck import VariationalBottleneck
+from lit_infoprompt.model.backbone import from_pretrained_model
+from lit_infoprompt.model.bottleneck import VariationalBottleneck
 from lit_infoprompt.config import load_config
-from lit_infoprompt.module import PromptClassifier, warmup_then_linear_decay
-from lit_infoprompt.train import build, run
+from lit_infoprompt.model.module import PromptClassifier, warmup_then_linear_decay
+from lit_infoprompt.train.runner import build, run
 
 
 def at_step(monkeypatch, step: int) -> None:

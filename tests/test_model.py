@@ -4,9 +4,9 @@ checkpoints hold trainable tensors only."""
 import torch
 
 from conftest import tiny_bert_encoder, tiny_roberta
-from lit_infoprompt.backbone import from_pretrained_model
-from lit_infoprompt.prompt import insert_slots, insertion_points
-from lit_infoprompt.train import build
+from lit_infoprompt.model.backbone import from_pretrained_model
+from lit_infoprompt.model.prompt import insert_slots, insertion_points
+from lit_infoprompt.train.runner import build
 
 
 def make(tiny_config, tokenizer, *extra, model=None):

@@ -14,10 +14,10 @@ import pytest
 import torch
 
 from conftest import tiny_overrides, tiny_roberta
-from lit_infoprompt.backbone import from_pretrained_model
-from lit_infoprompt.compare import compare
+from lit_infoprompt.model.backbone import from_pretrained_model
+from lit_infoprompt.sweep.compare import compare
 from lit_infoprompt.errors import InputError
-from lit_infoprompt.train import build, make_trainer
+from lit_infoprompt.train.runner import build, make_trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}

@@ -27,7 +27,7 @@ def no_hub(monkeypatch):
 
 
 def test_auto_falls_back_to_the_packaged_backbone_with_a_notice(no_hub, roberta_dir, tmp_path, monkeypatch):
-    from lit_infoprompt.train import run
+    from lit_infoprompt.train.runner import run
 
     monkeypatch.setattr(hub, "fetch_fallback", lambda: Path(roberta_dir))  # stands in for all-MiniLM-L6-v2
     summary = run(load_config(tiny_overrides("auto", tmp_path / "runs")))
@@ -109,7 +109,7 @@ def test_the_fallback_is_unpacked_from_its_wheel_without_dependencies(tmp_path, 
 
 
 def test_cb_reads_the_bundled_copy_and_other_tasks_say_how_to_get_files(no_hub, tmp_path):
-    from lit_infoprompt.sources import BUNDLED, resolve_files
+    from lit_infoprompt.tasks.sources import BUNDLED, resolve_files
 
     config = load_config(["task=cb", f"data.cache_dir={tmp_path}"])
     files = resolve_files(config.task, config.data)

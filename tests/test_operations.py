@@ -103,7 +103,7 @@ def test_wandb_offline_writes_its_run_files(roberta_dir, tmp_path):
 def test_an_interrupted_checkpoint_write_leaves_the_old_file(tmp_path, monkeypatch):
     from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
-    from lit_infoprompt.checkpointing import AtomicCheckpointIO
+    from lit_infoprompt.train.checkpointing import AtomicCheckpointIO
     target = tmp_path / "last.ckpt"
     target.write_bytes(b"previous checkpoint")
 

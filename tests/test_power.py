@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from lit_infoprompt import power
-from lit_infoprompt.metrics import build_metrics
+from lit_infoprompt.analysis import power
+from lit_infoprompt.train.metrics import build_metrics
 
 
 def test_t_interval_by_hand():
@@ -170,7 +170,7 @@ def test_constant_predictors_by_hand(tmp_path):
     """The floor a model has to clear: always one class. MRPC's dev file (129 not equivalent, 279 equivalent):
     always "1" gives F1 2*279/(279+408) and accuracy 279/408; MCC is 0 for any constant answer. CB (23, 28, 5):
     always contradiction gives accuracy 0.5 and macro-F1 (2*28/84)/3 (the two absent predictions count as 0)."""
-    from lit_infoprompt.power import constant_predictors, test_gold_counts
+    from lit_infoprompt.analysis.power import constant_predictors, test_gold_counts
 
     mrpc = constant_predictors([129, 279], [0, 1], ["f1", "acc", "mcc"])
     assert mrpc["f1"] == {"score": pytest.approx(558 / 687), "class": "1"}

@@ -3,7 +3,7 @@
 import torch
 
 from lit_infoprompt.config import PromptConfig
-from lit_infoprompt.prompt import initial_prompt
+from lit_infoprompt.model.prompt import initial_prompt
 
 EMB = torch.arange(50 * 4, dtype=torch.float).reshape(50, 4)  # row i = [4i, 4i+1, 4i+2, 4i+3]
 

@@ -6,7 +6,7 @@ import pytest
 
 from conftest import FIXTURES
 from lit_infoprompt.errors import InputError
-from lit_infoprompt.sampling import sample_budget, sample_per_class, split_record, stratified_counts
+from lit_infoprompt.tasks.sampling import sample_budget, sample_per_class, split_record, stratified_counts
 
 LABELS = [0] * 20 + [1] * 30 + [2] * 6
 NAMES = ["a", "b", "c"]

@@ -8,7 +8,7 @@ import pytest
 from conftest import FIXTURES
 from lit_infoprompt.config import DataConfig, load_config
 from lit_infoprompt.errors import InputError
-from lit_infoprompt.sources import read_examples, resolve_files, write_official
+from lit_infoprompt.tasks.sources import read_examples, resolve_files, write_official
 
 LABELS = ["entailment", "contradiction", "neutral"]
 FIELDS = ["premise", "hypothesis"]
@@ -118,5 +118,5 @@ def test_download_failure_is_one_clear_error(tmp_path, monkeypatch, hub_up):
     with pytest.raises(InputError, match=r"could not download aps/super_glue/rte: ConnectionError: no network; give data.dir"):
         resolve_files(rte, DataConfig(dir=None, cache_dir=str(tmp_path)))
     # CB has a copy bundled with the package: a failed download falls back to it
-    from lit_infoprompt.sources import BUNDLED
+    from lit_infoprompt.tasks.sources import BUNDLED
     assert resolve_files(CB, DataConfig(dir=None, cache_dir=str(tmp_path))).train == BUNDLED["superglue/CB"] / "train.jsonl"

@@ -7,12 +7,12 @@ import pytest
 import torch
 
 from conftest import FIXTURES, tiny_roberta
-from lit_infoprompt.backbone import from_pretrained_model
+from lit_infoprompt.model.backbone import from_pretrained_model
 from lit_infoprompt.config import load_config
-from lit_infoprompt.metrics import SemEvalF1, relation_type
-from lit_infoprompt.sources import read_examples, resolve_files
-from lit_infoprompt.templates import TemplateEncoder
-from lit_infoprompt.train import build, run
+from lit_infoprompt.train.metrics import SemEvalF1, relation_type
+from lit_infoprompt.tasks.sources import read_examples, resolve_files
+from lit_infoprompt.tasks.templates import TemplateEncoder
+from lit_infoprompt.train.runner import build, run
 
 TASKS = {  # task -> (first label as the files spell it, its class index)
     "cb": ("contradiction", 1), "rte": ("entailment", 0), "boolq": (False, 0), "wic": (False, 0),

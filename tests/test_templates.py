@@ -3,7 +3,7 @@
 import pytest
 
 from lit_infoprompt.errors import InputError
-from lit_infoprompt.templates import TemplateEncoder, label_word_ids, parse
+from lit_infoprompt.tasks.templates import TemplateEncoder, label_word_ids, parse
 
 TEMPLATE = "{premise} ? <mask> , {hypothesis}"
 

@@ -1,7 +1,7 @@
 """The theory check, short: below 1/L gradient descent decreases the head loss monotonically and
 converges; far above it does not."""
 
-from lit_infoprompt.theory import check, is_monotone
+from lit_infoprompt.tools.theory import check, is_monotone
 
 
 def test_gradient_descent_below_one_over_L_is_monotone_and_converges(tmp_path):

@@ -31,8 +31,8 @@ def export_peft(run_dir: str, out_dir: str) -> Path:
     from peft import PromptTuningConfig, TaskType
     from safetensors.torch import save_file
 
-    from lit_infoprompt.backbone import load_backbone
-    from lit_infoprompt.train import saved_config
+    from lit_infoprompt.model.backbone import load_backbone
+    from lit_infoprompt.train.runner import saved_config
 
     run_path, out = Path(run_dir), Path(out_dir)
     config = saved_config(run_path)

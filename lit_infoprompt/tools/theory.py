@@ -23,7 +23,7 @@ from typing import List
 
 import torch
 
-from lit_infoprompt.losses import head_loss
+from lit_infoprompt.model.losses import head_loss
 
 
 @dataclass

@@ -20,23 +20,23 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from omegaconf import OmegaConf
 
-from lit_infoprompt.backbone import Backbone, load_backbone
-from lit_infoprompt.callbacks import DevCurve, RngState
-from lit_infoprompt.checkpointing import AtomicCheckpointIO
+from lit_infoprompt.model.backbone import Backbone, load_backbone
+from lit_infoprompt.train.callbacks import DevCurve, RngState
+from lit_infoprompt.train.checkpointing import AtomicCheckpointIO
 from lit_infoprompt.config import Config, load_saved, processes
-from lit_infoprompt.console import StepBar, quiet_dependencies
-from lit_infoprompt.convergence import curve_summary
-from lit_infoprompt.datamodule import FewShotDataModule
+from lit_infoprompt.train.console import StepBar, quiet_dependencies
+from lit_infoprompt.curves import curve_summary
+from lit_infoprompt.tasks.datamodule import FewShotDataModule
 from lit_infoprompt.errors import InputError
-from lit_infoprompt.head import ClassHead, verbalizer_init
+from lit_infoprompt.model.head import ClassHead, verbalizer_init
 from lit_infoprompt.hub import resolve_backbone
-from lit_infoprompt.metrics import build_metrics
-from lit_infoprompt.module import PromptClassifier
-from lit_infoprompt.prompt import build_prompt, initial_prompt
+from lit_infoprompt.train.metrics import build_metrics
+from lit_infoprompt.model.module import PromptClassifier
+from lit_infoprompt.model.prompt import build_prompt, initial_prompt
 from lit_infoprompt.provenance import code_version, environment, version_of
-from lit_infoprompt.rundir import new_run_dir, write_json, write_start
-from lit_infoprompt.templates import label_word_ids
-from lit_infoprompt.tracking import finish_wandb, wandb_logger
+from lit_infoprompt.train.rundir import new_run_dir, write_json, write_start
+from lit_infoprompt.tasks.templates import label_word_ids
+from lit_infoprompt.train.tracking import finish_wandb, wandb_logger
 
 log = logging.getLogger(__name__)
 RUN_DIR_ENV = "LIT_INFOPROMPT_RUN_DIR"

@@ -23,23 +23,20 @@ and does not stop the others.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
 import os
-import socket
-import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
+
+from lit_infoprompt.sweep.claims import claim, run_key
 
 log = logging.getLogger(__name__)
-HEARTBEAT_S = 20.0
-STALE_S = 120.0
-POLL_S = 2.0
+
+
 _BACKBONES: Dict[str, tuple] = {}  # per process: model settings -> (backbone, tokenizer)
 
 
@@ -86,81 +83,9 @@ def plan_workers(launch: Launch) -> tuple[int, int, List[Optional[int]]]:
     return workers, threads, devices
 
 
-# -- claims --------------------------------------------------------------------------------------------
-def run_key(config) -> str:
-    from lit_infoprompt.compare import as_dict, experiment_key
-
-    key = json.dumps(experiment_key(as_dict(config)), sort_keys=True, default=str)
-    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    lr = f"{config.optim.prompt_lr:g}"
-    return f"{config.task.name}-{config.method.name}-seed{config.seed}-lr{lr}-{digest}"
-
-
-def _held(lock: Path) -> bool:
-    """Whether a live holder has the lock: refreshed within STALE_S, and (when it names a process of this host)
-    that process still exists."""
-    try:
-        if time.time() - lock.stat().st_mtime >= STALE_S:
-            return False
-        holder = json.loads(lock.read_text() or "{}")
-    except FileNotFoundError:
-        return False
-    except ValueError:  # being written right now
-        return True
-    if holder.get("host") == socket.gethostname() and holder.get("pid"):
-        try:
-            os.kill(int(holder["pid"]), 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-    return True
-
-
-@contextmanager
-def claim(lock: Path) -> Iterator[None]:
-    """Hold ``lock`` for the body (created exclusively, refreshed every HEARTBEAT_S, removed after); wait while
-    another live holder has it, take over a stale one."""
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    note = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()})
-    while True:
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            break
-        except FileExistsError:
-            if _held(lock):
-                time.sleep(POLL_S)
-                continue
-            try:  # stale: its holder stopped refreshing it (killed); take it over
-                lock.unlink()
-            except FileNotFoundError:
-                pass
-    with os.fdopen(fd, "w") as handle:
-        handle.write(note)
-    stop = threading.Event()
-
-    def beat():
-        while not stop.wait(HEARTBEAT_S):
-            try:
-                os.utime(lock)
-            except FileNotFoundError:
-                return
-
-    beater = threading.Thread(target=beat, daemon=True)
-    beater.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        try:
-            lock.unlink()
-        except FileNotFoundError:
-            pass
-
-
 # -- one run ---------------------------------------------------------------------------------------------
 def backbone_for(model_config) -> tuple:
-    from lit_infoprompt.backbone import load_backbone
+    from lit_infoprompt.model.backbone import load_backbone
 
     key = json.dumps(model_config.__dict__, sort_keys=True, default=str)
     if key not in _BACKBONES:
@@ -170,10 +95,10 @@ def backbone_for(model_config) -> tuple:
 
 def execute(job: Job) -> dict:
     """Reuse, resume or train one run; never raises: a failure comes back as {"error": one line}."""
-    from lit_infoprompt.compare import find_run
+    from lit_infoprompt.analysis.runs import find_run
     from lit_infoprompt.config import load_config
     from lit_infoprompt.hub import resolve_backbone
-    from lit_infoprompt.train import run
+    from lit_infoprompt.train.runner import run
 
     started = time.perf_counter()
     try:
@@ -250,7 +175,7 @@ def _init_worker(threads: int, devices, counter) -> None:
 def run_grid(jobs: Sequence[Job], launch: Launch, report=print) -> List[dict]:
     """Every job's result (in job order): {"run_dir", "reused", ...} or {"error"}. Finished runs are found first and
     not sent to any worker."""
-    from lit_infoprompt.compare import find_run
+    from lit_infoprompt.analysis.runs import find_run
     from lit_infoprompt.config import load_config
     from lit_infoprompt.hub import resolve_backbone
 

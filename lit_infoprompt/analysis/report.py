@@ -20,7 +20,7 @@ import shutil
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from lit_infoprompt.compare import interval_text
+from lit_infoprompt.analysis.tables import interval_text
 from lit_infoprompt.errors import InputError
 
 RUN_FILES = ("config.yaml", "split.json", "curve.csv", "summary.json")
@@ -125,8 +125,8 @@ def archive_sweeps(runs_root: Path, archive: Path) -> List[str]:
 
 def recompute(archive: Path) -> Dict[str, List[Path]]:
     """Every archived comparison computed again from its archived runs, in its archive folder."""
-    from lit_infoprompt.compare import write_comparison
-    from lit_infoprompt.robustness import write_robustness
+    from lit_infoprompt.analysis.comparison import write_comparison
+    from lit_infoprompt.analysis.robustness import write_robustness
 
     done: Dict[str, List[Path]] = {"compare": [], "robustness": []}
     for spec_path in sorted((archive / "compare").glob("*/spec.json")):

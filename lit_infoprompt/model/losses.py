@@ -10,7 +10,7 @@ from typing import Optional, Tuple
 
 import torch
 
-from lit_infoprompt.estimators import clamped_mean, info_nce_per_example, scaled_dot
+from lit_infoprompt.model.estimators import clamped_mean, info_nce_per_example, scaled_dot
 
 
 def head_nce(prompt: torch.Tensor, class_vectors: torch.Tensor, token_embeds: torch.Tensor,

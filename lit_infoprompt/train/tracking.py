@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Optional
 
 from lit_infoprompt.config import Config
-from lit_infoprompt.rundir import split_name
+from lit_infoprompt.train.rundir import split_name
 
 log = logging.getLogger(__name__)
 

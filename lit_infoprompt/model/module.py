@@ -18,15 +18,15 @@ from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassConfusionMatrix
 
-from lit_infoprompt.backbone import Backbone
-from lit_infoprompt.bottleneck import PromptContext, VariationalBottleneck
-from lit_infoprompt.cache import cache_key, prompt_free_states
+from lit_infoprompt.model.backbone import Backbone
+from lit_infoprompt.model.bottleneck import PromptContext, VariationalBottleneck
+from lit_infoprompt.model.cache import cache_key, prompt_free_states
 from lit_infoprompt.config import MethodConfig, OptimConfig
 from lit_infoprompt.errors import NonFiniteLoss
-from lit_infoprompt.estimators import clamped_mean, gaussian_kl, gaussian_kl_per_dim, mi_lower_bound
-from lit_infoprompt.head import ClassHead
-from lit_infoprompt.losses import head_nce, mi_weight, representation_nce
-from lit_infoprompt.prompt import InstancePrompt, insert_slots, insertion_points
+from lit_infoprompt.model.estimators import clamped_mean, gaussian_kl, gaussian_kl_per_dim, mi_lower_bound
+from lit_infoprompt.model.head import ClassHead
+from lit_infoprompt.model.losses import head_nce, mi_weight, representation_nce
+from lit_infoprompt.model.prompt import InstancePrompt, insert_slots, insertion_points
 
 
 def warmup_then_linear_decay(warmup_steps: int, total_steps: int):

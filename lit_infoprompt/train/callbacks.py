@@ -18,7 +18,7 @@ import lightning as L
 import numpy as np
 import torch
 
-from lit_infoprompt.bottleneck import diagnostics_row
+from lit_infoprompt.model.bottleneck import diagnostics_row
 
 
 class DevCurve(L.Callback):

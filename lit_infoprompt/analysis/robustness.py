@@ -1,9 +1,6 @@
-"""``robustness``: each method under every prompt initialisation x seed, and the spread of its results.
-
-The paper claims InfoPrompt is less sensitive to the prompt's initialisation than vanilla prompt tuning.
-For each method this reports the test metric per initialisation (mean ± std over seeds), the std of the
-per-initialisation means (sensitivity to the initialisation alone) and the std over all (init, seed) runs.
-Output: ``<out_dir>/robustness/<task>-<split>/`` summary.md, summary.json, runs.txt.
+"""Robustness to the prompt initialisation: each method's test metric per initialisation (mean ± std over seeds), the
+std of the per-initialisation means (sensitivity to the initialisation alone) and the std over all (init, seed)
+runs. Output: ``<out_dir>/robustness/<task>-<split>/`` summary.md, summary.json, runs.txt, spec.json.
 """
 
 from __future__ import annotations
@@ -13,10 +10,11 @@ import statistics
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from lit_infoprompt.compare import (check_comparable, chosen_rates, code_versions, environments, mixed_versions, fmt, grid_jobs, listed, mean_std,
-                                    parse_sweep, prompt_lrs, read_run, refuse_ddp, run_all, versions_text)
-from lit_infoprompt.config import load_config
-from lit_infoprompt.errors import InputError
+from lit_infoprompt.analysis.comparable import (check_comparable, code_versions, environments, mixed_versions,
+                                                versions_text)
+from lit_infoprompt.analysis.runs import listed, read_run
+from lit_infoprompt.analysis.statistics import mean_std, prompt_lrs
+from lit_infoprompt.analysis.tables import fmt
 
 INITS = ["random", "vocab", "text", "label_words"]
 
@@ -53,26 +51,6 @@ def markdown(table: dict, header: str, metric: str) -> str:
                   f"initialisation mean {min(v['mean'] for v in ours['per_init'].values()):.4f} vs "
                   f"{min(v['mean'] for v in ref['per_init'].values()):.4f}."]
     return "\n".join(lines) + "\n"
-
-
-def robustness(args: List[str]) -> Path:
-    """CLI entry: ``robustness [methods=[...]] [seeds=[...]] [prompt_lr_from=<compare folder>]
-    [allow_mixed_versions=true] [key=value ...]``. With ``prompt_lr_from`` each method runs at the prompt lr
-    its ``compare`` grid chose on dev."""
-    sweep = parse_sweep(args)
-    methods, seeds, overrides, source = sweep.methods, sweep.seeds, sweep.overrides, sweep.prompt_lr_from
-    if len(sweep.prompt_lrs) > 1:
-        raise InputError("robustness runs one prompt learning rate per method (optim.prompt_lr=... or "
-                         "prompt_lr_from=<compare folder>), not a grid")
-    config = load_config([*overrides, f"method={methods[0]}"])  # fails early on a bad override
-    refuse_ddp(config)
-    rates = chosen_rates(source, methods) if source else \
-        {m: sweep.prompt_lrs[0] if sweep.prompt_lrs[0] is not None else config.optim.prompt_lr for m in methods}
-    jobs = [job for init in INITS for m in methods
-            for job in grid_jobs([*overrides, f"prompt.init={init}"], [m], seeds, [rates[m]])]
-    run_dirs, failures = run_all(jobs, sweep.launch)  # a failed run is reported in the log and left out
-    return write_robustness(run_dirs, methods, Path(config.out_dir) / "robustness", source, sweep.allow_mixed_versions,
-                            name=sweep.name)
 
 
 def write_robustness(run_dirs: List[Path], methods: List[str], root: Path, source: Optional[str] = None,

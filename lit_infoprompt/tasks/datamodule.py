@@ -15,12 +15,12 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
-from lit_infoprompt.batching import StepBatchSampler, eval_shard
+from lit_infoprompt.tasks.batching import StepBatchSampler, eval_shard
 from lit_infoprompt.config import Config
 from lit_infoprompt.errors import InputError
-from lit_infoprompt.sampling import sample_budget, sample_per_class, split_record
-from lit_infoprompt.sources import Example, read_examples, resolve_files
-from lit_infoprompt.templates import TemplateEncoder
+from lit_infoprompt.tasks.sampling import sample_budget, sample_per_class, split_record
+from lit_infoprompt.tasks.sources import Example, read_examples, resolve_files
+from lit_infoprompt.tasks.templates import TemplateEncoder
 
 log = logging.getLogger(__name__)
 

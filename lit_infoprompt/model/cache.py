@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Tuple
 
 import torch
 
-from lit_infoprompt.backbone import Backbone
+from lit_infoprompt.model.backbone import Backbone
 
 
 def cache_key(backbone_name: str, template: str, max_length: int, rows: List[Dict[str, Any]]) -> str:

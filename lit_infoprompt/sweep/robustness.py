@@ -1,0 +1,36 @@
+"""``robustness``: each method under every prompt initialisation x seed, and the spread of its results.
+
+The paper claims InfoPrompt is less sensitive to the prompt's initialisation than vanilla prompt tuning; the
+spread is written by ``analysis.robustness``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List
+
+from lit_infoprompt.analysis.robustness import INITS, write_robustness
+from lit_infoprompt.config import load_config
+from lit_infoprompt.errors import InputError
+from lit_infoprompt.sweep.args import chosen_rates, parse_sweep, refuse_ddp
+from lit_infoprompt.sweep.compare import grid_jobs, run_all
+
+
+def robustness(args: List[str]) -> Path:
+    """CLI entry: ``robustness [methods=[...]] [seeds=[...]] [prompt_lr_from=<compare folder>]
+    [allow_mixed_versions=true] [key=value ...]``. With ``prompt_lr_from`` each method runs at the prompt lr
+    its ``compare`` grid chose on dev."""
+    sweep = parse_sweep(args)
+    methods, seeds, overrides, source = sweep.methods, sweep.seeds, sweep.overrides, sweep.prompt_lr_from
+    if len(sweep.prompt_lrs) > 1:
+        raise InputError("robustness runs one prompt learning rate per method (optim.prompt_lr=... or "
+                         "prompt_lr_from=<compare folder>), not a grid")
+    config = load_config([*overrides, f"method={methods[0]}"])  # fails early on a bad override
+    refuse_ddp(config)
+    rates = chosen_rates(source, methods) if source else \
+        {m: sweep.prompt_lrs[0] if sweep.prompt_lrs[0] is not None else config.optim.prompt_lr for m in methods}
+    jobs = [job for init in INITS for m in methods
+            for job in grid_jobs([*overrides, f"prompt.init={init}"], [m], seeds, [rates[m]])]
+    run_dirs, failures = run_all(jobs, sweep.launch)  # a failed run is reported in the log and left out
+    return write_robustness(run_dirs, methods, Path(config.out_dir) / "robustness", source, sweep.allow_mixed_versions,
+                            name=sweep.name)
