@@ -1,6 +1,6 @@
 """Convergence statistics of a dev curve: rows of {"step": t, <metric>: score, ...} in step order.
 
-Shared by the run summary and ``compare``, so both report the same numbers. Step 0 (the untrained prompt
+Shared by the run summary and the comparison (``analysis``), so both report the same numbers. Step 0 (the untrained prompt
 and head, evaluated before training) stays on the curve and in the summary as ``dev_step0``, but no
 statistic here counts it: only states saved by a checkpoint during training can be selected, so the best
 step is the step of the checkpoint that is tested, and a random step-0 head (the bottleneck methods) can
@@ -10,6 +10,10 @@ neither "reach a target before training" nor lift a method's area under the curv
 from __future__ import annotations
 
 from typing import Dict, List, Optional
+
+# Read from curve.csv's diagnostics columns: a latent dimension of InfoPrompt's bottleneck counts as active when its
+# mean KL to the prior over an evaluation interval is above this (bottleneck.diagnostics_row writes the count).
+ACTIVE_DIM_NATS = 0.01
 
 
 def trained(rows: List[Dict[str, float]]) -> List[Dict[str, float]]:

@@ -9,7 +9,8 @@ import torch
 from conftest import FIXTURES, tiny_roberta
 from lit_infoprompt.model.backbone import from_pretrained_model
 from lit_infoprompt.config import load_config
-from lit_infoprompt.train.metrics import SemEvalF1, relation_type
+from lit_infoprompt.semeval import relation_type
+from lit_infoprompt.train.metrics import SemEvalF1
 from lit_infoprompt.tasks.sources import read_examples, resolve_files
 from lit_infoprompt.tasks.templates import TemplateEncoder
 from lit_infoprompt.train.runner import build, run

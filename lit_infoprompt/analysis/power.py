@@ -29,7 +29,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from lit_infoprompt.train.metrics import relation_type
+from lit_infoprompt.semeval import relation_type
 
 CONFIDENCE = 0.95
 POWER = 0.80

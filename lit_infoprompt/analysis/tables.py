@@ -8,7 +8,7 @@ from typing import List, Optional
 from lit_infoprompt.analysis.comparable import versions_text
 from lit_infoprompt.analysis.power import sentence
 from lit_infoprompt.analysis.statistics import FLAT_NATS
-from lit_infoprompt.model.bottleneck import ACTIVE_DIM_NATS
+from lit_infoprompt.curves import ACTIVE_DIM_NATS
 
 
 def fmt(stat: dict, digits: int = 4) -> str:

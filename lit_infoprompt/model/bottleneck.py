@@ -13,8 +13,9 @@ from typing import Dict, Tuple
 import torch
 from torch import nn
 
+from lit_infoprompt.curves import ACTIVE_DIM_NATS
+
 LOG_SIGMA_RANGE = (-2.0, 10.0)
-ACTIVE_DIM_NATS = 0.01  # a latent dimension is active when its mean KL to the prior is above this
 
 
 def diagnostics_row(means: Dict[str, torch.Tensor]) -> Dict[str, float]:

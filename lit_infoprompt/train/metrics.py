@@ -7,18 +7,14 @@ of the ranks' examples.
 
 from __future__ import annotations
 
-import re
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Sequence
 
 import torch
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import (BinaryF1Score, MulticlassAccuracy, MulticlassF1Score,
                                         MulticlassMatthewsCorrCoef)
 
-
-def relation_type(label: str) -> Optional[str]:
-    """'Cause-Effect(e2,e1)' -> 'Cause-Effect'; 'Other' -> None (excluded from the official score)."""
-    return None if label == "Other" else re.sub(r"\(e[12],e[12]\)$", "", label)
+from lit_infoprompt.semeval import relation_type
 
 
 class SemEvalF1(Metric):
