@@ -4,9 +4,14 @@ import math
 
 import torch
 
-from lit_infoprompt.model.estimators import (gaussian_kl, gaussian_kl_per_dim, info_nce, info_nce_per_example,
+from lit_infoprompt.model.estimators import (clamped_mean, gaussian_kl, gaussian_kl_per_dim, info_nce_per_example,
                                              mi_lower_bound, scaled_dot)
-from lit_infoprompt.model.losses import head_loss, mi_weight, representation_loss
+from lit_infoprompt.model.losses import head_loss, mi_weight, representation_nce
+
+
+def info_nce(positive, negatives, valid=None, clamp=None):
+    """The batch loss as the module computes it: per-example InfoNCE, then the (clamped) mean."""
+    return clamped_mean(info_nce_per_example(positive, negatives, valid), clamp)
 
 
 def nce(pos, negs):
@@ -38,7 +43,7 @@ def test_representation_loss_by_hand():
     q = torch.tensor([[2.0, 0.0, 0.0, 0.0]])
     u_pos = torch.tensor([[1.0, 5.0, 0.0, 0.0]])  # score 1
     u_neg = torch.tensor([[[0.0, 1.0, 0, 0], [-1.0, 0, 0, 0], [3.0, 0, 0, 0]]])  # scores 0, -1, 3
-    assert math.isclose(representation_loss(u_pos, u_neg, q).item(), nce(1, [0, -1, 3]), rel_tol=1e-6)
+    assert math.isclose(clamped_mean(representation_nce(u_pos, u_neg, q)[0]).item(), nce(1, [0, -1, 3]), rel_tol=1e-6)
 
 
 def test_gaussian_kl_is_the_mean_over_batch_and_latent_dims_by_default():

@@ -143,11 +143,6 @@ def recompute(archive: Path) -> Dict[str, List[Path]]:
     return done
 
 
-def steps_text(stat: dict) -> str:
-    median = "never (median)" if stat["median_all"] is None else f"median step {stat['median_all']:.0f}"
-    return f"{stat['reached']}/{stat['of']} seeds, {median}"
-
-
 def glance(summaries: List[dict]) -> List[str]:
     """One row per comparison: InfoPrompt against the baseline at a glance, with the interval, the smallest
     difference the seeds could detect, and the verdict."""

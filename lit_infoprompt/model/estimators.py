@@ -51,12 +51,6 @@ def clamped_mean(losses: torch.Tensor, clamp: Optional[float] = None) -> torch.T
     return (losses if clamp is None else losses.clamp(max=clamp)).mean()
 
 
-def info_nce(positive: torch.Tensor, negatives: torch.Tensor, valid: Optional[torch.Tensor] = None,
-             clamp: Optional[float] = None) -> torch.Tensor:
-    """Mean over the batch of the per-example InfoNCE losses (``clamp``: see ``clamped_mean``)."""
-    return clamped_mean(info_nce_per_example(positive, negatives, valid), clamp)
-
-
 def mi_lower_bound(losses: torch.Tensor, num_negatives: torch.Tensor) -> torch.Tensor:
     """Batch mean of log(M_i + 1) - L_i in nats, M_i the negatives example i actually used: the InfoNCE
     estimate of the mutual information (0 = the critic cannot tell the positive from the negatives)."""

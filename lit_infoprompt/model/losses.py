@@ -50,11 +50,6 @@ def head_loss(prompt, class_vectors, token_embeds, token_mask, clamp: Optional[f
     return clamped_mean(head_nce(prompt, class_vectors, token_embeds, token_mask)[0], clamp)
 
 
-def representation_loss(u_positive, u_negative, context, clamp: Optional[float] = None) -> torch.Tensor:
-    """L_rep: InfoNCE lower bound on I(P; Z | X), the batch mean of ``representation_nce``."""
-    return clamped_mean(representation_nce(u_positive, u_negative, context)[0], clamp)
-
-
 def mi_weight(step: int, total_steps: int, decay: float) -> float:
     """w(t) = 1 - decay * t / T (decay = 0: constant 1)."""
     return 1.0 - decay * step / max(1, total_steps)
