@@ -77,6 +77,9 @@ def test_differences_without_spread_rest_on_the_sign_test():
     assert six.verdict == "better" and "**better**" in power.sentence("`a` vs `b`", "steps", six.as_dict())
     assert power.difference([0.02] * 6, margin=0.05).verdict == "better"
     assert power.sign_test([1, -1, 1]) == 1.0 and power.sign_test([0.1] * 4) == 0.125
+    assert power.sign_test([-2.0] * 6) == pytest.approx(2 * 0.5 ** 6) and power.sign_test([0, 0]) == 1.0
+    # 8 of 9 positive: 2 x (C(9,8) + C(9,9)) / 2^9 = 20 / 512, by hand
+    assert power.sign_test([1] * 8 + [-1]) == pytest.approx(20 / 512)
 
 
 def test_fewer_steps_is_better_and_one_seed_is_too_few():
