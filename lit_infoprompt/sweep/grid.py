@@ -13,7 +13,7 @@ resolve the config, **claim** the run, reuse it when finished, resume it when a 
   ``train`` command does, so a cluster sweep leaves the same run directories; ``submitit_cluster=local`` runs
   the jobs as local processes (how the tests use it).
 
-Claims: a run is claimed by creating ``<out_dir>/.claims/<run key>.lock`` exclusively; the holder refreshes it
+Claims (``claims``): a run is claimed by creating ``<out_dir>/.claims/<run key>.lock`` exclusively; the holder refreshes it
 every ``HEARTBEAT_S`` seconds and removes it when done. Another process that wants the same run (a second sweep,
 a second worker) waits while the lock is held and then finds the run finished; a lock whose holder was killed
 (its process is gone, on this host; or it was not refreshed for ``STALE_S`` seconds, on another) is taken over. So two workers never train the same run, and a killed
