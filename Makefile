@@ -20,13 +20,18 @@
 #   make bench [BENCH_MODEL=<dir>] [BENCH_DATA=<dir>]   ours vs PEFT on CPU (all-MiniLM-L6-v2, CB, batch 8)
 #   make bench-gpu                                    ours vs PEFT, roberta-large shape, bf16, 16x128 and 32x256
 #   make bench-workers [WORKERS=2]                    a 6-run CB sweep: sequential vs WORKERS parallel workers
-# The first call creates .venv and installs the project; TORCH picks the torch build pip installs
-# (default: PyPI's `torch`; e.g. TORCH="torch==2.13.0" for a CPU wheel already on disk).
+# The first call creates .venv and installs the project at the versions in requirements.lock (LOCK); TORCH picks
+# the torch build pip installs (default: PyPI's `torch`; e.g. TORCH="torch==2.13.0" for a CPU wheel already on disk).
+#   make env                                          .venv at the locked versions (again after the lock changes)
+#   make env-latest                                   .venv at the newest versions within pyproject.toml's ranges
+#   make lock                                         rewrite requirements.lock: those newest versions, in a fresh venv
+#   make clean-env                                    remove .venv (then `make env`: back to the locked versions)
 
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH ?= torch
+LOCK ?= requirements.lock
 
 TASK ?= cb
 SHOTS ?= 16
@@ -70,17 +75,38 @@ space := $(empty) $(empty)
 BENCH_MODEL ?= $(HOME)/.cache/lit_infoprompt/models/all-MiniLM-L6-v2
 BENCH_DATA ?= ../shared/data
 
-.PHONY: env train compare robustness report test bench bench-workers bench-gpu theory clean-env
+.PHONY: env env-latest lock train compare robustness report test bench bench-workers bench-gpu theory clean-env
 
-$(VENV)/.installed: pyproject.toml
+# Torch first, from TORCH; then the project. With LOCK: every other package at its locked version (pip constraints);
+# without (env-latest): the newest within the ranges, upgrading what is installed, torch kept to TORCH.
+PIN = $(if $(LOCK),-c $(LOCK),--upgrade --upgrade-strategy eager)
+
+$(VENV)/.installed: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet "$(TORCH)"
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(if $(LOCK),@$(PY) scripts/lock.py --python-note $(LOCK))
+	$(PY) -m pip install --quiet $(PIN) "$(TORCH)"
+	$(PY) -m pip install --quiet $(PIN) "$(TORCH)" -e ".[dev]"
 	$(PY) -m lit_infoprompt fetch-backbone || echo "note: the offline fallback backbone (all-MiniLM-L6-v2) was not fetched; a run without the hub fetches it or stops with one error line"
 	touch $@
 
 env: $(VENV)/.installed
+
+env-latest:
+	rm -f $(VENV)/.installed
+	$(MAKE) --no-print-directory env LOCK=
+
+# A fresh venv under /tmp (removed afterwards): TORCH, then the project at the newest versions within the ranges;
+# scripts/lock.py pins what that froze, less torch and what only torch requires.
+lock:
+	@test -n "$(LOCK)" || { echo "make lock: LOCK is empty"; exit 2; }
+	set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(PYTHON) -m venv $$tmp/venv; \
+	$$tmp/venv/bin/python -m pip install --quiet --upgrade pip; \
+	$$tmp/venv/bin/python -m pip install --quiet "$(TORCH)"; \
+	$$tmp/venv/bin/python -m pip install --quiet "$(TORCH)" -e ".[dev]"; \
+	$$tmp/venv/bin/python -m pip freeze --exclude-editable | $$tmp/venv/bin/python scripts/lock.py '$(TORCH)' > $$tmp/lock; \
+	cp $$tmp/lock $(LOCK); grep -c -v '^#' $(LOCK) | sed 's/^/$(LOCK): /; s/$$/ pins/'
 
 train: env
 	$(PY) -m lit_infoprompt train $(if $(RESUME),resume=$(RESUME),$(TRAIN_ARGS))

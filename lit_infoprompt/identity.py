@@ -5,10 +5,11 @@ directly or through others, at any depth, and the ``__init__`` of every package 
 modules that cannot change a run's numbers. Each module is parsed, and its syntax tree is written out by
 ``dump`` below (not ``ast.dump``, whose text differs between Python versions) without docstrings, comments,
 positions or formatting. Imports of the package's own names are rewritten to where the name is defined:
-``from lit_infoprompt.losses import info_nce`` becomes a binding of ``info_nce`` to the symbol ``info_nce`` of the
-module whose body defines it, and that module is named by a hash of its body, never by its path. So a comment, a
-docstring, the order of the package's own imports, a re-export or a moved or renamed file keep the identity;
-any changed statement changes it. Modules are hashed as a sorted multiset, so their names never enter the hash.
+``from lit_infoprompt.model.losses import head_loss`` becomes a binding of ``head_loss`` to the symbol
+``head_loss`` of the module whose body defines it, and that module is named by a hash of its body, never by its
+path. So a comment, a docstring, the order of the package's own imports, a re-export or a moved or renamed file
+keep the identity; any changed statement changes it. Modules are hashed as a sorted multiset, so their names
+never enter the hash.
 
 A false "changed" is safe (a comparison refuses to mix the runs); a false "same" is not: whatever is unsure is
 kept in the text (annotations, the names of external imports, ``__file__`` expressions).
@@ -242,7 +243,9 @@ class Writer:
         # change nothing, and a name only re-exported (a package's __init__) is resolved where it is imported
         used = {n.id for stmt in self.mod.tree.body if not isinstance(stmt, (ast.Import, ast.ImportFrom))
                 for n in ast.walk(stmt) if isinstance(n, ast.Name)}
-        head = [f"(InternalImport {b})" for b in sorted(set(internal)) if b.split("=")[0] in used] if self.resolve else []
+        head = [f"(InternalImport {b})" for b in sorted(set(internal)) if b.split("=")[0] in used]
+        if not self.resolve:
+            head = []
         return "\n".join(head + body)
 
     def internal_import(self, node: ast.AST) -> bool:

@@ -48,7 +48,8 @@ def test_comments_and_docstrings_in_any_module_keep_the_identity(tree):
     assert len(files) >= 15  # the closure is the training code, not a handful of modules
     for path in files.values():
         text = path.read_text()
-        edited = '"""A new module docstring."""\n# a comment\n' + text.replace("\n    return ", "\n    # why\n    return ")
+        edited = text.replace("\n    return ", "\n    # why\n    return ")
+        edited = '"""A new module docstring."""\n# a comment\n' + edited
         edited = re.sub(r'^(def \w+\(.*\).*:\n)', r'\1    """A new docstring."""\n', edited, count=1, flags=re.M)
         edited = edited.replace(" = ", " =  ", 1)  # formatting
         path.write_text(edited)

@@ -104,7 +104,7 @@ def test_ddp_does_not_rebroadcast_the_cache_and_the_cache_follows_the_precision(
 NAN_ON_RANK_1 = textwrap.dedent("""
     import sys
     import torch
-    from lit_infoprompt.module import PromptClassifier
+    from lit_infoprompt.model.module import PromptClassifier
     from lit_infoprompt.__main__ import main
 
     losses = PromptClassifier.losses

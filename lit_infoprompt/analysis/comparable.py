@@ -32,7 +32,8 @@ def code_versions(runs: List[dict]) -> Dict[str, dict]:
     """{recorded version: {"describe": ..., "runs": count}} of the runs, in first-seen order."""
     versions: Dict[str, dict] = {}
     for r in runs:
-        entry = versions.setdefault(recorded_version(r), {"describe": describe(r["config"].get("code") or {}), "runs": 0})
+        code = r["config"].get("code") or {}
+        entry = versions.setdefault(recorded_version(r), {"describe": describe(code), "runs": 0})
         entry["runs"] += 1
     return versions
 

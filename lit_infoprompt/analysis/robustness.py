@@ -73,8 +73,8 @@ def write_robustness(run_dirs: List[Path], methods: List[str], root: Path, sourc
     out = root / (name or f"{first['task']}-{split}")
     out.mkdir(parents=True, exist_ok=True)
     versions = code_versions(runs)
-    text = markdown(table, header, metric) + "\nCode: " + versions_text(versions) + (
-        " — **mixed code versions, aggregated with allow_mixed_versions=true**" if mixed_versions(runs) else "") + "\n"
+    mixed = " — **mixed code versions, aggregated with allow_mixed_versions=true**" if mixed_versions(runs) else ""
+    text = markdown(table, header, metric) + "\nCode: " + versions_text(versions) + mixed + "\n"
     if environments(runs):
         text += f"\nEnvironments differ between the runs: {environments(runs)}.\n"
     (out / "summary.md").write_text(text)
