@@ -101,7 +101,9 @@ class TrainerConfig:
     devices: Any = 1  # Lightning devices per node: a count or a list of ids (data.batch_size is per device)
     num_nodes: int = 1  # machines
     strategy: str = "auto"  # Lightning strategy: auto | ddp (ddp_spawn/fork/notebook are refused: see validate)
-    precision: str = "32-true"  # Lightning precision: 32-true | bf16-mixed (trainable params and optimiser stay fp32)
+    # auto: bf16-mixed on a GPU that has bf16, else 32-true (resolved before the config is saved) | 32-true |
+    # bf16-mixed (the trainable parameters and the optimiser stay float32)
+    precision: str = "auto"
     target_dev: Optional[float] = None  # dev score whose first crossing is reported as steps_to_target
     progress_bar: bool = True  # show the tqdm progress bar
     deterministic: bool = False  # torch deterministic algorithms

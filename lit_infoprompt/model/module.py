@@ -38,6 +38,9 @@ def warmup_then_linear_decay(warmup_steps: int, total_steps: int):
     return factor
 
 
+NEVER = 2 ** 62  # first_nonfinite: no non-finite value yet
+
+
 def full_precision(tensor: torch.Tensor):
     """Autocast off on the tensor's device: the code inside runs in the tensors' own dtypes (float32 here)."""
     return torch.autocast(device_type=tensor.device.type, enabled=False)
@@ -69,6 +72,11 @@ class PromptClassifier(L.LightningModule):
         self.test_metrics = metrics.clone(prefix="test/")
         # the test set's confusion matrix (gold x predicted), for intervals over test examples (bootstrap) in compare
         self.test_confusion = MulticlassConfusionMatrix(head.vectors.shape[0])
+        self.test_confusion_result: Optional[torch.Tensor] = None  # computed inside the test loop (on CPU)
+        # per loss term (and the total, last): the first step whose value was not finite, NEVER if none; kept on
+        # the device, so a step waits for nothing; decided once per evaluation (check_finite)
+        self.first_nonfinite: Optional[torch.Tensor] = None
+        self.term_names: list = []
 
     # -- what is trainable -------------------------------------------------------------------------
     def trainable_names(self) -> Set[str]:
@@ -108,9 +116,6 @@ class PromptClassifier(L.LightningModule):
         self.cache_key = key
 
     def on_fit_start(self):
-        self.ensure_cache(self.trainer.datamodule)
-
-    def on_validation_start(self):
         self.ensure_cache(self.trainer.datamodule)
 
     def on_test_start(self):
@@ -188,21 +193,52 @@ class PromptClassifier(L.LightningModule):
     def training_step(self, batch, batch_idx):
         terms = self.losses(batch)
         loss = self.total_loss(terms)
-        finite = bool(torch.isfinite(loss))  # one host sync per step: cheap next to the encoder, and a NaN must stop
-        trainer = self._trainer
-        if trainer is not None and trainer.world_size > 1:  # every process stops at the same step, whichever saw it
-            finite = trainer.strategy.reduce_boolean_decision(finite, all=True)
-        if not finite:  # raised on every process at once: each exits with this message and status 3
-            bad = [k for k, v in terms.items() if not torch.isfinite(v)] or (["total"] if not torch.isfinite(loss) else [])
-            where = f"train/{bad[0]}" if bad else "the loss of another process"
-            raise NonFiniteLoss(f"non-finite loss: {where} at step {self.global_step}; the last good checkpoint is "
-                                f"checkpoints/last.ckpt")
+        self.note_nonfinite(terms, loss)
         self.last_terms = {k: v.detach() for k, v in terms.items()}
         size = batch["labels"].shape[0]
-        # the mean over processes (each process's value is the mean over its share of the batch)
-        self.log_dict({f"train/{k}": v for k, v in terms.items()}, batch_size=size, sync_dist=True)
-        self.log("train/loss", loss, prog_bar=True, batch_size=size, sync_dist=True)
+        # this process's values (Lightning turns them into numbers every log_every_n_steps): no collective per
+        # step; curve.csv has the mean over processes of every term, taken once per evaluation (DevCurve)
+        self.log_dict({f"train/{k}": v for k, v in terms.items()}, batch_size=size)
+        self.log("train/loss", loss, batch_size=size)
         return loss
+
+    def note_nonfinite(self, terms: Dict[str, torch.Tensor], loss: torch.Tensor) -> None:
+        """Remember, on the device, the first step at which each term (and the total) was not finite."""
+        values = [*terms.values(), loss]
+        bad = torch.stack([~torch.isfinite(v.detach()).all() for v in values])
+        if self.first_nonfinite is None or len(self.term_names) != len(values):
+            self.term_names = [*terms, "total"]
+            self.first_nonfinite = torch.full((len(values),), NEVER, dtype=torch.long, device=bad.device)
+        step = torch.full_like(self.first_nonfinite, self.global_step)
+        self.first_nonfinite = torch.where(bad & (self.first_nonfinite == NEVER), step, self.first_nonfinite)
+
+    def check_finite(self) -> None:
+        """Stop every process at once when any saw a non-finite loss since training started: called before each
+        evaluation and at the end of fit, so no checkpoint is saved after the bad step (checkpoints/last.ckpt keeps
+        the last good state) and the message names the first bad step of any process. One host sync, and under
+        DDP one all-reduce, per call."""
+        if self.first_nonfinite is None:
+            return
+        mine = self.first_nonfinite
+        first = mine.clone()
+        trainer = self._trainer
+        if trainer is not None and trainer.world_size > 1 and torch.distributed.is_initialized():
+            torch.distributed.all_reduce(first, op=torch.distributed.ReduceOp.MIN)
+        first, mine = first.tolist(), mine.tolist()
+        step = min(first)
+        if step == NEVER:
+            return
+        index = first.index(step)
+        where = f"train/{self.term_names[index]}" if mine[index] == step else "the loss of another process"
+        raise NonFiniteLoss(f"non-finite loss: {where} at step {step}; the last good checkpoint is "
+                            f"checkpoints/last.ckpt")
+
+    def on_validation_start(self):
+        self.check_finite()
+        self.ensure_cache(self.trainer.datamodule)
+
+    def on_train_end(self):
+        self.check_finite()
 
     def _evaluate(self, batch, metrics: MetricCollection) -> torch.Tensor:
         predictions = self(batch).argmax(-1)
@@ -218,6 +254,11 @@ class PromptClassifier(L.LightningModule):
 
     def test_step(self, batch, batch_idx):
         self.test_confusion.update(self._evaluate(batch, self.test_metrics), batch["labels"])
+
+    def on_test_epoch_end(self):
+        # summed over the processes' test examples here, while the test loop still holds the module on its device:
+        # after trainer.test returns, Lightning has moved it to the CPU, where NCCL cannot gather
+        self.test_confusion_result = self.test_confusion.compute().long().cpu()
 
     def configure_optimizers(self):
         prompt_params = [p for p in self.prompt.parameters() if p.requires_grad]

@@ -11,10 +11,12 @@ from __future__ import annotations
 import csv
 import random
 import time
+import warnings
 from pathlib import Path
 from typing import Dict, List, Optional
 
 import lightning as L
+
 import numpy as np
 import torch
 
@@ -89,18 +91,47 @@ class DevCurve(L.Callback):
 
 class RngState(L.Callback):
     """The random number generators travel with every checkpoint (Lightning does not save them, and ``build``
-    reseeds on every start): torch (CPU and CUDA), numpy and Python's ``random``. A resumed fit puts them back
-    right before its first training step, the point the checkpoint was taken at (after a dev evaluation,
-    before the next step), so the bottleneck's noise and the prompt-free negatives continue the interrupted
-    run's stream and a resumed run equals an uninterrupted one."""
+    reseeds on every start): torch's (CPU, and the process's own CUDA device), numpy's and Python's ``random``, one
+    set per process (gathered into rank 0's checkpoint when it is saved, at an evaluation). A resumed fit puts
+    each process's own set back right before its first training step, the point the checkpoint was taken at (after
+    a dev evaluation, before the next step), so the bottleneck's noise and the prompt-free negatives continue the
+    interrupted run's stream and a resumed run equals an uninterrupted one.
 
-    def __init__(self):
+    Under DDP every process starts from the same seed (``build``: the prompt and heads must be equal), so a fresh
+    fit reseeds torch with ``seed + rank`` on rank > 0: each process draws its own bottleneck noise (the data
+    order is a function of the step, not of these generators). One process keeps its stream unchanged."""
+
+    def __init__(self, seed: Optional[int] = None):
+        self.seed = seed
         self.restored: Optional[dict] = None
+        self.trainer = None
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        self.trainer = trainer
+
+    def on_fit_start(self, trainer, pl_module):
+        if self.restored is None and self.seed is not None and trainer.global_rank > 0:
+            torch.manual_seed(self.seed + trainer.global_rank)
+
+    def _own_state(self) -> dict:
+        device = self._cuda_device()
+        return {"torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state(device) if device is not None else None,
+                "numpy": self._numpy_state(), "python": random.getstate()}
+
+    def _cuda_device(self):
+        module = getattr(self.trainer, "lightning_module", None) if self.trainer is not None else None
+        device = getattr(module, "device", None)
+        return device if device is not None and device.type == "cuda" else None
 
     def state_dict(self) -> dict:
-        return {"torch": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-                "numpy": self._numpy_state(), "python": random.getstate()}
+        own = self._own_state()
+        trainer = self.trainer
+        if trainer is None or trainer.world_size == 1 or not torch.distributed.is_initialized():
+            return {"ranks": [own]}
+        states = [None] * trainer.world_size  # every process saves (Lightning writes rank 0's file)
+        torch.distributed.all_gather_object(states, own)
+        return {"ranks": states}
 
     @staticmethod
     def _numpy_state() -> list:
@@ -114,10 +145,21 @@ class RngState(L.Callback):
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         if self.restored is None:
             return
-        state, self.restored = self.restored, None
+        saved, self.restored = self.restored, None
+        ranks = saved.get("ranks") or [saved]  # runs saved before per-process states: one set, rank 0's
+        if trainer.global_rank >= len(ranks):
+            warnings.warn(f"the checkpoint holds the random state of {len(ranks)} processes, not of process "
+                           f"{trainer.global_rank}: it continues from a fresh seed")
+            torch.manual_seed((self.seed or 0) + trainer.global_rank)
+            return
+        state = ranks[trainer.global_rank]
         torch.set_rng_state(state["torch"])
-        if state["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda"])
+        device = self._cuda_device()
+        cuda = state.get("cuda")
+        if isinstance(cuda, list):  # saved before: every visible GPU's state, rank 0's process
+            cuda = cuda[device.index] if device is not None and device.index < len(cuda) else None
+        if cuda is not None and device is not None:
+            torch.cuda.set_rng_state(cuda, device)
         name, keys, position, has_gauss, cached = state["numpy"]
         np.random.set_state((name, keys.numpy().astype(np.uint32), position, has_gauss, cached))
         random.setstate(state["python"])

@@ -79,6 +79,7 @@ def check_shards(config: Config, datamodule: FewShotDataModule) -> None:
 
 
 def make_trainer(config: Config, run_dir: Path, callbacks, loggers) -> L.Trainer:
+    resolve_precision(config)  # done by run before the config is saved; here for trainers built directly (tests)
     t = config.trainer
     strategy = t.strategy
     if strategy == "ddp":  # the prompt-free cache is a buffer, identical on every rank: no re-broadcast per step
@@ -88,7 +89,7 @@ def make_trainer(config: Config, run_dir: Path, callbacks, loggers) -> L.Trainer
         from torch.nn.parallel import DistributedDataParallel
         newer = "forward_sync_buffers" in inspect.signature(DistributedDataParallel.__init__).parameters
         strategy = DDPStrategy(**{"forward_sync_buffers" if newer else "broadcast_buffers": False})
-    return L.Trainer(
+    trainer = L.Trainer(
         max_steps=t.max_steps, val_check_interval=t.val_every, check_val_every_n_epoch=None,
         accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes, strategy=strategy,
         precision=t.precision, deterministic=t.deterministic, logger=loggers, callbacks=callbacks,
@@ -100,6 +101,28 @@ def make_trainer(config: Config, run_dir: Path, callbacks, loggers) -> L.Trainer
         inference_mode=False,
         plugins=[AtomicCheckpointIO()],
     )
+    throttle_sigterm_check(trainer)
+    return trainer
+
+
+SIGTERM_CHECK_EVERY = 8  # steps between Lightning's checks whether rank 0 received SIGTERM (see below)
+
+
+def throttle_sigterm_check(trainer: L.Trainer, every: int = SIGTERM_CHECK_EVERY) -> None:
+    """Lightning (2.5+) broadcasts rank 0's SIGTERM flag before every training step under DDP: a collective and a
+    host sync per step, which set the pace when a frozen encoder's step is a few milliseconds of GPU work. Here
+    every ``every`` optimiser steps (the same steps on every process): a preempted job still stops every process
+    together, within ``every`` steps."""
+    loop = trainer.fit_loop.epoch_loop
+    check = getattr(loop, "_broadcast_sigterm_tensor", None)
+    if check is None:
+        return
+
+    def throttled() -> None:
+        if trainer.global_step % every == 0:
+            check()
+
+    loop._broadcast_sigterm_tensor = throttled
 
 
 def saved_config(run_dir: Path) -> Config:
@@ -126,10 +149,6 @@ def check_resumable(run_dir: Path, split: dict) -> Path:
     return last
 
 
-STORE_PORT_OFFSET = 1  # the run-directory store listens on the main port + 1 (the main port is the process group's)
-_STORES: list = []  # the run-directory stores, kept for the life of the process
-
-
 def external_ranks(config: Config) -> Optional[tuple]:
     """(global rank, world size, main address, main port) when the training processes were not all started by
     this command's own launcher: torchrun, SLURM (srun with several tasks), or a multi-node launch (one command
@@ -150,21 +169,50 @@ def external_ranks(config: Config) -> Optional[tuple]:
     return env.global_rank(), env.world_size(), env.main_address, env.main_port
 
 
-def agreed_run_dir(claim, rank: int, world: int, address: str, port: int) -> Path:
-    """Global rank 0 claims the run directory and hands its path to every other rank through a TCP store at
-    ``address:port + STORE_PORT_OFFSET`` (the run directory must be on a filesystem all nodes share)."""
-    from datetime import timedelta
+def agreed_run_dir(claim, rank: int, world: int, address: str, port: int, cuda: bool = False) -> Path:
+    """Global rank 0 claims the run directory and hands its path to every other rank over the run's own process
+    group, started here on the main address and port with the backend Lightning would choose (Lightning then uses
+    it rather than starting another): no second port, so nothing collides with a neighbouring job's process group.
+    The run directory must be on a filesystem all nodes share."""
+    import torch.distributed as dist
 
-    from torch.distributed import TCPStore
+    if not dist.is_initialized():
+        os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = address, str(port)
+        if cuda:
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+        dist.init_process_group("nccl" if cuda else "gloo", rank=rank, world_size=world)
+    box = [str(claim()) if rank == 0 else None]
+    dist.broadcast_object_list(box, src=0)
+    return Path(box[0])
 
-    store = TCPStore(address, port + STORE_PORT_OFFSET, world, rank == 0, timedelta(minutes=30),
-                     wait_for_workers=False)
-    _STORES.append(store)  # every rank keeps its store until the process ends (closing a client early hangs)
-    if rank == 0:
-        run_dir = claim()
-        store.set("lit_infoprompt/run_dir", str(run_dir))
-        return run_dir
-    return Path(store.get("lit_infoprompt/run_dir").decode())
+
+def uses_cuda(config: Config) -> bool:
+    return config.trainer.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
+
+
+def is_global_zero(config: Config) -> bool:
+    """Whether this process is global rank 0 before the Trainer exists (its launcher's children, torchrun's and
+    SLURM's other ranks are not)."""
+    ranks = external_ranks(config)
+    return ranks[0] == 0 if ranks is not None else os.environ.get("LOCAL_RANK", "0") == "0"
+
+
+def resolve_precision(config: Config) -> None:
+    """``trainer.precision=auto`` (the default) as a literal, before the config is saved or compared with saved
+    runs: bf16-mixed on a CUDA device that supports bf16, else 32-true (so a CPU run reads 32-true, as every
+    archived run does). On CUDA, float32 matmuls may use TF32 (``high``) whatever the precision."""
+    cuda = uses_cuda(config)
+    if cuda:
+        torch.set_float32_matmul_precision("high")
+    if config.trainer.precision != "auto":
+        return
+    if cuda and torch.cuda.is_bf16_supported():
+        config.trainer.precision = "bf16-mixed"
+    else:
+        config.trainer.precision = "32-true"
+        if cuda:
+            log.warning("NOTICE precision: %s has no bf16: trainer.precision=32-true (float32 matmuls in TF32)",
+                        torch.cuda.get_device_name())
 
 
 def claim_run_dir(config: Config, split: dict) -> Path:
@@ -182,7 +230,7 @@ def claim_run_dir(config: Config, split: dict) -> Path:
         return run_dir
 
     ranks = external_ranks(config)
-    run_dir = claim() if ranks is None or ranks[1] == 1 else agreed_run_dir(claim, *ranks)
+    run_dir = claim() if ranks is None or ranks[1] == 1 else agreed_run_dir(claim, *ranks, cuda=uses_cuda(config))
     os.environ[RUN_DIR_ENV] = str(run_dir)
     return run_dir
 
@@ -203,11 +251,13 @@ def run(config: Config, backbone: Backbone = None, tokenizer=None) -> dict:
     if resume_dir is not None:
         config = saved_config(resume_dir)
     resolve_backbone(config)  # model.name=auto: roberta-large, or the fallback with a notice
+    resolve_precision(config)  # trainer.precision=auto: bf16-mixed on a GPU that has it, else 32-true
     module, datamodule, split = build(config, backbone, tokenizer)
     check_shards(config, datamodule)
     if resume_dir is not None:
         run_dir, last = resume_dir, check_resumable(resume_dir, split)
-        keep_metrics_csv(run_dir, last)
+        if is_global_zero(config):  # the CSV logger writes on global rank 0 only
+            keep_metrics_csv(run_dir, last)
     else:
         run_dir, last = claim_run_dir(config, split), None
     metric = f"val/{config.task.metric}"
@@ -221,7 +271,7 @@ def run(config: Config, backbone: Backbone = None, tokenizer=None) -> dict:
     loggers = [CSVLogger(save_dir=str(run_dir), name="", version="")]
     if config.logger == "wandb":
         loggers += [logger for logger in [wandb_logger(config, run_dir, split)] if logger is not None]
-    callbacks = [curve, RngState(), checkpoint, latest]  # curve first: its row is saved with the checkpoint
+    callbacks = [curve, RngState(config.seed), checkpoint, latest]  # curve first: its row is saved with the checkpoint
     if config.trainer.progress_bar:
         callbacks.append(StepBar(metric))  # optimiser steps of the whole run, the last dev score
     trainer = make_trainer(config, run_dir, callbacks, loggers)
@@ -255,7 +305,7 @@ def final_evaluation(trainer, module, datamodule, checkpoint, curve, metric) -> 
 
 def summarize(config: Config, module: PromptClassifier, split: dict, curve: DevCurve, test: dict, steps: int,
               seconds: float) -> dict:
-    confusion = module.test_confusion.compute().long()  # summed over the ranks' test examples
+    confusion = module.test_confusion_result  # summed over the ranks' test examples, in the test loop
     return {
         "task": config.task.name, "method": config.method.name, "protocol": split["protocol"],
         "shots": config.data.shots if split["protocol"] == "per_class" else None, "split_size": split["size"],
