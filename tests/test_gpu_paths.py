@@ -189,19 +189,48 @@ def test_torchrun_hands_the_run_directory_over_without_a_second_port(roberta_dir
     assert len(runs) == 1 and (runs[0] / "summary.json").is_file()
 
 
-def test_a_torchrun_resume_renames_the_metrics_once_and_each_process_keeps_its_random_state(roberta_dir, tmp_path):
+def torchrun_run(roberta_dir, tmp_path) -> Path:
     args = tiny_overrides(roberta_dir, tmp_path / "runs", "method=infoprompt", "data.batch_size=2",
                           "trainer.devices=2", "trainer.strategy=ddp", "trainer.max_steps=4", "trainer.val_every=2")
     first = torchrun(free_port(), "train", *args)
     assert first.returncode == 0, first.stderr[-3000:]
-    run_dir = next((tmp_path / "runs").rglob("version_*"))
+    return next((tmp_path / "runs").rglob("version_*"))
+
+
+def test_each_process_keeps_its_own_random_state(roberta_dir, tmp_path):
+    run_dir = torchrun_run(roberta_dir, tmp_path)
     state = torch.load(run_dir / "checkpoints/last.ckpt", map_location="cpu", weights_only=False)
     rng = next(v for k, v in state["callbacks"].items() if "RngState" in k)
     assert len(rng["ranks"]) == 2  # each process's own generators, gathered into rank 0's checkpoint
     assert not torch.equal(rng["ranks"][0]["torch"], rng["ranks"][1]["torch"])  # their own bottleneck noise
+
+
+RECORD_RENAMES = textwrap.dedent("""
+    import os, sys
+    from lit_infoprompt.__main__ import main
+    from lit_infoprompt.train import runner
+
+    keep = runner.keep_metrics_csv
+    def recorded(run_dir, last):  # which processes move metrics.csv aside (two at once: one FileNotFoundError)
+        with open(os.path.join(sys.argv[1], f"renamed.rank{os.environ.get('RANK', '0')}"), "w"):
+            pass
+        return keep(run_dir, last)
+    runner.keep_metrics_csv = recorded
+    sys.exit(main(sys.argv[2:]))
+""")
+
+
+def test_a_torchrun_resume_moves_the_metrics_aside_once(roberta_dir, tmp_path):
+    run_dir = torchrun_run(roberta_dir, tmp_path)
     (run_dir / "summary.json").unlink()  # as if it had stopped after its last checkpoint
-    again = torchrun(free_port(), "train", f"resume={run_dir}", timeout=300)
+    script = tmp_path / "record_renames.py"
+    script.write_text(RECORD_RENAMES)
+    again = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=2",
+                            "--master-addr=127.0.0.1", f"--master-port={free_port()}", str(script), str(tmp_path),
+                            "train", f"resume={run_dir}"], capture_output=True, text=True, env=ENV, cwd=ROOT,
+                           timeout=300)
     assert again.returncode == 0, again.stderr[-3000:]
+    assert sorted(p.name for p in tmp_path.glob("renamed.rank*")) == ["renamed.rank0"]
     assert len(list(run_dir.glob("metrics.until_step*.csv"))) == 1 and (run_dir / "summary.json").is_file()
 
 
