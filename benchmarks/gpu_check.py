@@ -58,7 +58,8 @@ def parse_args(argv=None):
     p.add_argument("--out", help="the JSON file (default $OUT/gpu_check.json, else runs/gpu-check/gpu_check.json)")
     p.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
     p.add_argument("--tiny", action="store_true", help="the tiny committed model and fixture data (CPU dry run)")
-    p.add_argument("--model", default=str(DEFAULT_MODEL), help="backbone of the real runs (make gpu-bundle's)")
+    p.add_argument("--model", help="backbone of the real runs (default: make gpu-bundle's; --tiny: the committed "
+                                   "tiny RoBERTa)")
     p.add_argument("--sections", default=",".join(ORDER), help="comma-separated, of: " + ", ".join(ORDER))
     p.add_argument("--total-s", type=float, help=f"the whole check's budget (default {TOTAL_S:g}, tiny "
                                                  f"{TINY_TOTAL_S:g})")
@@ -82,8 +83,8 @@ def parse_args(argv=None):
     args.budgets = budgets
     if args.total_s is None:
         args.total_s = TINY_TOTAL_S if args.tiny else TOTAL_S
-    if args.tiny and args.model == str(DEFAULT_MODEL):
-        args.model = str(gpu_sections.TINY_MODEL)
+    if args.model is None:
+        args.model = str(gpu_sections.TINY_MODEL if args.tiny else DEFAULT_MODEL)
     args.model = str(Path(args.model).resolve())  # the runs' processes may start elsewhere
     args.stall = {k: float(v) for k, _, v in (item.partition("=") for item in args.stall)}
     return args
