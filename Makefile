@@ -20,6 +20,11 @@
 #   make bench [BENCH_MODEL=<dir>] [BENCH_DATA=<dir>]   ours vs PEFT on CPU (all-MiniLM-L6-v2, CB, batch 8)
 #   make bench-gpu                                    ours vs PEFT, roberta-large shape, bf16, 16x128 and 32x256
 #   make bench-workers [WORKERS=2]                    a 6-run CB sweep: sequential vs WORKERS parallel workers
+#   make gpu-bundle [GPU_BUNDLE_MODEL=<dir>]          .gpu-bundle/: what a GPU machine without network lacks (the
+#                                                     omegaconf wheel, all-MiniLM-L6-v2 in bf16), made where pip works
+#   make gpu-check [GPU_CHECK_ARGS=...]               everything that needs a GPU, one script, <= 5 min: the JSON in
+#                                                     $OUT or runs/gpu-check/ (docs/benchmarks.md); no CUDA: one line
+#   make gpu-check-dry                                the same script on CPU with the committed tiny model
 # The first call creates .venv and installs the project at the versions in requirements.lock (LOCK); TORCH picks
 # the torch build pip installs (default: PyPI's `torch`; e.g. TORCH="torch==2.13.0" for a CPU wheel already on disk).
 #   make env                                          .venv at the locked versions (again after the lock changes)
@@ -74,8 +79,14 @@ space := $(empty) $(empty)
 
 BENCH_MODEL ?= $(HOME)/.cache/lit_infoprompt/models/all-MiniLM-L6-v2
 BENCH_DATA ?= ../shared/data
+GPU_BUNDLE ?= .gpu-bundle
+GPU_BUNDLE_MODEL ?=
+GPU_CHECK_ARGS ?=
+# gpu-check runs where no .venv can be made (a GPU machine without network): the venv's python if there is one
+GPU_PYTHON ?= $(if $(wildcard $(PY)),$(PY),python3)
 
-.PHONY: env env-latest lock train compare robustness report test bench bench-workers bench-gpu theory clean-env
+.PHONY: env env-latest lock train compare robustness report test bench bench-workers bench-gpu gpu-bundle gpu-check \
+	gpu-check-dry theory clean-env
 
 # Torch first, from TORCH; then the project. With LOCK: every other package at its locked version (pip constraints);
 # without (env-latest): the newest within the ranges, upgrading what is installed, torch kept to TORCH.
@@ -134,6 +145,16 @@ bench-gpu: env
 		--seq-len 128 --json runs/bench-gpu-16x128.json
 	$(PY) benchmarks/bench.py --shape roberta-large --device cuda --dtype bfloat16 --batch-size 32 \
 		--seq-len 256 --json runs/bench-gpu-32x256.json
+
+gpu-bundle: env
+	$(PY) benchmarks/gpu_bundle.py --out $(GPU_BUNDLE) $(if $(GPU_BUNDLE_MODEL),--model $(GPU_BUNDLE_MODEL))
+
+gpu-check:
+	@PYTHON=$(GPU_PYTHON) GPU_BUNDLE=$(GPU_BUNDLE) bash benchmarks/gpu_check.sh $(GPU_CHECK_ARGS)
+
+gpu-check-dry: env
+	OMP_NUM_THREADS=1 $(PY) benchmarks/gpu_check.py --device cpu --tiny --ddp-cpu \
+		--out runs/gpu-check-dry/gpu_check.json $(GPU_CHECK_ARGS)
 
 robustness: env
 	$(PY) -m lit_infoprompt robustness $(TRAIN_ARGS) "methods=[$(subst $(space),$(comma),$(strip $(METHODS)))]" \
