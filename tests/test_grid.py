@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -47,36 +48,71 @@ def test_two_workers_give_the_same_runs_as_one_process(roberta_dir, tmp_path):
     assert not list((tmp_path / "two").rglob("*.lock"))  # every claim released
 
 
-def hold(lock, acquired, release_after):
+def hold(lock, acquired, release):
     with claims.claim(Path(lock)):
         acquired.set()
-        time.sleep(release_after)
+        release.wait()
 
 
-def test_a_claimed_run_waits_for_its_holder_and_a_dead_holder_is_taken_over(tmp_path):
-    lock = tmp_path / ".claims" / "cb-prompt_tuning-seed13.lock"
+def held_by_a_process(lock: Path):
+    """A spawned process holding ``lock`` until its ``release`` event is set: (process, release)."""
     context = multiprocessing.get_context("spawn")
-    acquired = context.Event()
-    holder = context.Process(target=hold, args=(str(lock), acquired, 2.0))
+    acquired, release = context.Event(), context.Event()
+    holder = context.Process(target=hold, args=(str(lock), acquired, release))
     holder.start()
-    assert acquired.wait(60)
-    started = time.monotonic()
-    with claims.claim(lock):  # a second claimant waits until the first releases
-        waited = time.monotonic() - started
-        assert not holder.is_alive() or holder.exitcode is None
+    assert acquired.wait(300)
+    return holder, release
+
+
+def never_waits(monkeypatch):
+    """Make a claimant fail instead of waiting when it finds the lock held."""
+    real = claims._held
+
+    def held(lock):
+        assert not real(lock), "the lock's holder counts as alive"
+        return False
+
+    monkeypatch.setattr(claims, "_held", held)
+
+
+def test_a_claimed_run_waits_for_its_holder_and_a_dead_holder_is_taken_over(tmp_path, monkeypatch):
+    lock = tmp_path / ".claims" / "cb-prompt_tuning-seed13.lock"
+    holder, release = held_by_a_process(lock)
+    second = threading.Event()
+
+    def claimant():
+        with claims.claim(lock):
+            second.set()
+
+    thread = threading.Thread(target=claimant, daemon=True)
+    thread.start()
+    assert not second.wait(3 * claims.POLL_S)  # the holder holds it until released, however slow the machine
+    release.set()
     holder.join()
-    assert waited > 1.0 and holder.exitcode == 0
+    thread.join(300)
+    assert second.is_set() and holder.exitcode == 0 and not lock.exists()
     # a holder killed while holding: its lock names a dead process of this host, so it is taken over at once
-    acquired = context.Event()
-    holder = context.Process(target=hold, args=(str(lock), acquired, 60.0))
-    holder.start()
-    assert acquired.wait(60)
+    holder, _ = held_by_a_process(lock)
     os.kill(holder.pid, signal.SIGKILL)
     holder.join()
     assert lock.exists()
-    started = time.monotonic()
+    never_waits(monkeypatch)
     with claims.claim(lock):
-        assert time.monotonic() - started < claims.STALE_S / 4
+        pass
+    assert not lock.exists()
+
+
+def test_a_claim_whose_holder_was_killed_but_not_reaped_is_taken_over(tmp_path, monkeypatch):
+    # a killed sweep's workers are left to PID 1, which in a container may never reap them: zombies hold nothing
+    lock = tmp_path / ".claims" / "cb-prompt_tuning-seed13.lock"
+    holder, _ = held_by_a_process(lock)
+    os.kill(holder.pid, signal.SIGKILL)
+    os.waitid(os.P_PID, holder.pid, os.WEXITED | os.WNOWAIT)  # it has died; not reaped, so a zombie
+    assert Path(f"/proc/{holder.pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z"
+    never_waits(monkeypatch)
+    with claims.claim(lock):
+        pass
+    holder.join()
 
 
 def killed_mid_sweep(args, runs: Path) -> dict:
