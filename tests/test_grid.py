@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 
 from conftest import tiny_overrides
+from lit_infoprompt.analysis import runs as analysis_runs
+from lit_infoprompt.config import load_config
 from lit_infoprompt.sweep import claims, grid
-from lit_infoprompt.sweep.compare import compare
+from lit_infoprompt.sweep.compare import compare, grid_jobs
 from lit_infoprompt.sweep.args import parse_sweep
 from lit_infoprompt.errors import InputError
 
@@ -180,10 +182,74 @@ def test_bad_launch_settings_are_one_error(arg, message):
 
 
 def test_worker_plan_splits_the_cores(monkeypatch):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     monkeypatch.setattr(grid, "gpu_count", lambda: 0)
     monkeypatch.setattr(grid, "cpu_count", lambda: 8)
     assert grid.plan_workers(grid.Launch(workers=2)) == (2, 4, [None, None])
     assert grid.plan_workers(grid.Launch(workers="auto")) == (1, 8, [None])  # CPU: one process, every core
     monkeypatch.setattr(grid, "gpu_count", lambda: 2)
-    assert grid.plan_workers(grid.Launch(workers="auto")) == (2, 4, [0, 1])
-    assert grid.plan_workers(grid.Launch(workers=4))[2] == [0, 1, 0, 1]  # two small runs per GPU
+    assert grid.plan_workers(grid.Launch(workers="auto")) == (2, 4, ["0", "1"])
+    assert grid.plan_workers(grid.Launch(workers=4))[2] == ["0", "1", "0", "1"]  # two small runs per GPU
+    assert grid.plan_workers(grid.Launch(workers=2), "cpu") == (2, 4, [None, None])  # runs set to CPU: no GPU
+
+
+@pytest.mark.parametrize("visible", ["2,3", "MIG-5c1b3a9e-0d2f-5e8c-9a1b-2c3d4e5f6a7b,MIG-77a0c6e2-1b3c-5d4e-8f9a-0b1c2d3e4f5a"])
+def test_the_worker_plan_indexes_the_parents_gpu_list(monkeypatch, visible):
+    # a shared node (CUDA_VISIBLE_DEVICES=2,3), SLURM, MIG: worker k gets the parent's k-th entry, never index k
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+    monkeypatch.setattr(grid, "gpu_count", lambda: 2)
+    names = visible.split(",")
+    assert grid.plan_workers(grid.Launch(workers="auto"))[2] == names
+    assert grid.plan_workers(grid.Launch(workers=3))[2] == [names[0], names[1], names[0]]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    monkeypatch.setattr(grid, "gpu_count", lambda: 0)
+    assert grid.plan_workers(grid.Launch(workers=2))[2] == [None, None]
+
+
+def seen(job):
+    """A stand-in run (in a worker): what the worker saw, without training."""
+    return {"run_dir": "", "reused": False, "seconds": 0.0, "best_dev": 0.5, "test_metric": "test_acc", "test": 0.5,
+            "visible": os.environ.get("CUDA_VISIBLE_DEVICES"), "overrides": list(job.overrides), "pid": os.getpid()}
+
+
+def test_workers_run_on_the_parents_gpus_with_the_gpu_accelerator(roberta_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
+    monkeypatch.setattr(grid, "gpu_count", lambda: 2)  # the parent's; the workers only report what they see
+    jobs = grid_jobs(tiny_overrides(roberta_dir, tmp_path / "runs", "trainer.accelerator=auto"), ["prompt_tuning"],
+                     [13, 21, 42, 87])
+    results = grid.run_grid(jobs, grid.Launch(workers=2, threads=1), report=lambda line: None, target=seen)
+    by_worker = {}
+    for result in results:
+        by_worker.setdefault(result["pid"], set()).add(result["visible"])
+        assert load_config(result["overrides"]).trainer.accelerator == "gpu"  # none falls back to CPU unseen
+    assert all(len(devices) == 1 for devices in by_worker.values())  # one GPU each
+    assert {v for devices in by_worker.values() for v in devices} <= {"2", "3"}  # the parent's, not 0 and 1
+
+
+ARCHIVE = ROOT / "docs/results"
+
+
+def archived_job(out_dir) -> grid.Job:
+    """The grid job of an archived CPU run (docs/results: trainer.accelerator=auto, made on CPU)."""
+    return grid.Job(("task=mrpc", "method=infoprompt", "data.dir=../shared/data", "data.protocol=budget",
+                     "model.name=/root/.cache/lit_infoprompt/models/all-MiniLM-L6-v2", "trainer.max_steps=300",
+                     "seed=42", f"out_dir={out_dir}", f"archive={ARCHIVE}"), "infoprompt", 42)
+
+
+def test_the_parent_looks_for_finished_runs_as_its_workers_would_run_them(tmp_path, monkeypatch):
+    trained = []
+    # on CPU a grid adds nothing: the archived CPU run is still found and reused, nothing is trained
+    monkeypatch.setattr(grid, "gpu_count", lambda: 0)
+    [result] = grid.run_grid([archived_job(tmp_path)], grid.Launch(workers=2), report=lambda line: None,
+                             target=trained.append)
+    assert result["reused"] and Path(result["run_dir"]).is_relative_to(ARCHIVE / "runs/mrpc") and not trained
+    # on GPUs the parent looks with the workers' overrides (the same run key): the CPU run is not reused for a GPU one
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
+    monkeypatch.setattr(grid, "gpu_count", lambda: 2)
+    looked, real = [], analysis_runs.find_run
+    monkeypatch.setattr(analysis_runs, "find_run", lambda config: looked.append(config.trainer.accelerator) or
+                        real(config))
+    [result] = grid.run_grid([archived_job(tmp_path)], grid.Launch(workers=2), report=lambda line: None, target=seen)
+    assert looked == ["gpu"] and load_config(result["overrides"]).trainer.accelerator == "gpu"
+
+
