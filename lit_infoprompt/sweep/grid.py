@@ -7,7 +7,7 @@ resolve the config, **claim** the run, reuse it when finished, resume it when a 
 * ``workers=N``: N worker processes pull runs from the grid. Each keeps its backbone for all its runs. With GPUs
   each worker sees one of this process's GPUs (round robin over its ``CUDA_VISIBLE_DEVICES``, so 2 workers per GPU
   share it) and every run gets ``ON_ONE_GPU``; on CPU the cores are split (``threads`` per worker, default
-  cores // N). ``workers=auto``: the visible
+  cores // N). A worker that dies is replaced and its run tried again (``_pool``). ``workers=auto``: the visible
   GPUs; on CPU one process with every core (on the 2-core development machine, 2 one-thread workers took 1.01x the
   time of one two-thread process for a 6-run CB grid: ``make bench-workers``).
 * ``launcher=submitit``: one SLURM job per run (a job array) through submitit, each running ``execute`` as the
@@ -219,36 +219,15 @@ def run_grid(jobs: Sequence[Job], launch: Launch, report=print, target: Callable
     return results
 
 
-def _init_worker(threads: int, devices, counter) -> None:
-    """A pool worker: its share of the CPU threads and its GPU (before torch touches CUDA)."""
-    with counter.get_lock():
-        index = counter.value
-        counter.value += 1
-    device = devices[index % len(devices)]
-    if device is not None:
-        os.environ["CUDA_VISIBLE_DEVICES"] = device
-    os.environ["OMP_NUM_THREADS"] = str(threads)
-    import torch
-
-    torch.set_num_threads(threads)
-
-
 def _pool(jobs, pending, workers, threads, devices, results, progress, report, target=execute) -> None:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    """``pending`` on ``workers`` worker processes (``pool.run_pool``: a dead worker is replaced, its run tried again)."""
+    from lit_infoprompt.sweep.pool import run_pool
 
-    context = multiprocessing.get_context("spawn")
-    counter = context.Value("i", 0)
-    with ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=context, initializer=_init_worker,
-                             initargs=(threads, devices, counter)) as pool:
-        futures = {pool.submit(target, jobs[i]): i for i in pending}
-        for future in as_completed(futures):
-            i = futures[future]
-            try:
-                results[i] = future.result()
-            except Exception as err:  # noqa: BLE001 - a worker that died (killed, out of memory)
-                results[i] = {"error": f"worker died: {type(err).__name__}: {err}"}
-            report(progress.line(jobs[i], results[i]))
+    def done(i: int, result: dict) -> None:
+        results[i] = result
+        report(progress.line(jobs[i], result))
+
+    run_pool(jobs, pending, workers, threads, devices, target, done, report)
 
 
 def _submitit(jobs, pending, launch: Launch, results, progress, report) -> None:
