@@ -1,5 +1,8 @@
 """The grid of a sweep run by parallel workers or submitit: the same runs as one after another, claims that no two
-processes share, a killed sweep that restarts without retraining, and failures that do not stop the others."""
+processes share, a killed sweep that restarts without retraining, failures and dead workers that do not stop the
+others, and workers on the parent's own GPUs. No test waits for a race: a run that must be mid-way when the sweep
+dies holds its claim until the kill, and the kill comes from the sweep's first run, after it finished. Every file a
+test writes is under its own tmp_path (no port, no shared cache), so two test sessions can run at once."""
 
 import json
 import multiprocessing
@@ -8,7 +11,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ import pytest
 from conftest import tiny_overrides
 from lit_infoprompt.analysis import runs as analysis_runs
 from lit_infoprompt.config import load_config
+from lit_infoprompt.hub import resolve_backbone
 from lit_infoprompt.sweep import claims, grid, pool
 from lit_infoprompt.sweep.compare import compare, grid_jobs
 from lit_infoprompt.sweep.args import parse_sweep
@@ -117,33 +120,49 @@ def test_a_claim_whose_holder_was_killed_but_not_reaped_is_taken_over(tmp_path, 
     holder.join()
 
 
-def killed_mid_sweep(args, runs: Path) -> dict:
-    """Start the sweep in its own process group, SIGKILL the group (the sweep and its workers) as soon as the
-    first run has finished; the summary.json files that exist then."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    sweep = subprocess.Popen([sys.executable, "-m", "lit_infoprompt", "compare", *args], cwd=ROOT, env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 300
-    while not list(runs.rglob("summary.json")) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    os.killpg(sweep.pid, signal.SIGKILL)
-    sweep.wait()
-    return {p: p.read_bytes() for p in runs.rglob("summary.json")}
+def first_run_then_kill(job):
+    """The killed sweep's runs (in its workers): prompt_tuning seed 13 trains, then SIGKILLs the sweep's process
+    group (the sweep and every worker) once another run holds its claim; every other run takes its claim and holds it
+    until the kill. So exactly one run has finished, and one claim is left by a killed worker."""
+    config = load_config(list(job.overrides))
+    resolve_backbone(config)
+    claims_dir = Path(config.out_dir) / ".claims"
+    if (job.method, job.seed) == ("prompt_tuning", 13):
+        grid.execute(job)
+        while not list(claims_dir.glob("*.lock")):  # the other worker's run has not claimed yet
+            threading.Event().wait(0.05)
+        os.killpg(0, signal.SIGKILL)
+    with claims.claim(claims_dir / f"{claims.run_key(config)}.lock"):
+        threading.Event().wait()  # until killed
+
+
+def sweep_killed_after_its_first_run(args):
+    """The sweep of the killed-sweep test, run in its own process group: the grid ``compare`` would run, each run
+    through ``first_run_then_kill``."""
+    sweep = parse_sweep(args)
+    jobs = grid_jobs(sweep.overrides, sweep.methods, sweep.seeds, sweep.prompt_lrs)
+    grid.run_grid(jobs, sweep.launch, target=first_run_then_kill)
 
 
 def test_a_killed_sweep_restarts_without_retraining_finished_runs(roberta_dir, tmp_path):
-    # The kill races the workers: on a stalled machine every run may finish before it lands, which tests nothing,
-    # so that case is tried again in a new folder (at most three times); the test needs one kill that lands mid-grid.
-    for attempt in range(3):
-        out_dir = tmp_path / f"runs{attempt}"
-        args = [*tiny_overrides(roberta_dir, out_dir, "trainer.max_steps=400", "trainer.val_every=40",
-                                "archive=null"), "methods=[prompt_tuning,infoprompt_head]", "seeds=[13,21]",
-                "workers=2", "threads=1"]
-        finished = killed_mid_sweep(args, out_dir / "cb")
-        assert finished, "no run finished before the deadline"
-        if len(finished) < 4:
-            break
-    assert 1 <= len(finished) < 4, "the kill never landed mid-grid in three attempts"
+    out_dir = tmp_path / "runs"
+    args = sweep_args(roberta_dir, out_dir, "workers=2", "threads=1")
+    script = (f"import sys; sys.path.insert(0, {str(ROOT / 'tests')!r}); import test_grid; "
+              f"test_grid.sweep_killed_after_its_first_run({args!r})")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    with (tmp_path / "sweep.log").open("w") as log:
+        sweep = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=env, stdout=log, stderr=log,
+                                 start_new_session=True)
+        try:
+            status = sweep.wait(timeout=1200)  # against a hang only: the sweep's first run kills it
+        finally:
+            if sweep.poll() is None:
+                os.killpg(sweep.pid, signal.SIGKILL)
+                sweep.wait()
+    assert status == -signal.SIGKILL, (tmp_path / "sweep.log").read_text()[-3000:]
+    finished = {p: p.read_bytes() for p in out_dir.rglob("summary.json")}
+    assert [p.parts[-4:-2] for p in finished] == [("prompt_tuning", "seed13")]
+    assert len(list(out_dir.rglob("*.lock"))) == 1  # held by a killed worker
     out = compare(args)
     for path, content in finished.items():
         assert path.read_bytes() == content  # reused, not trained again
