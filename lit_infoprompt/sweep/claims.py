@@ -1,6 +1,6 @@
 """Run claims: a lock file per run of a grid, so two workers (or two sweeps sharing an out_dir) never train the
 same run at once. A holder refreshes its lock every HEARTBEAT_S; a lock not refreshed for STALE_S, or naming a
-process of this host that is gone, is taken over.
+process of this host that is gone (or a zombie), is taken over.
 """
 
 from __future__ import annotations
@@ -41,13 +41,24 @@ def _held(lock: Path) -> bool:
     except ValueError:  # being written right now
         return True
     if holder.get("host") == socket.gethostname() and holder.get("pid"):
-        try:
-            os.kill(int(holder["pid"]), 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
+        return _alive(int(holder["pid"]))
     return True
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host runs. A zombie does not: it was killed and only waits for its parent to
+    reap it, which may never come (a killed sweep's workers are left to PID 1, and a container's may not reap)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # no /proc (not Linux), or it just ended
+        return True
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 @contextmanager

@@ -5,20 +5,18 @@ resolve the config, **claim** the run, reuse it when finished, resume it when a 
 
 * ``workers=1`` (default): one after another in this process, one backbone for all runs (today's ``compare``).
 * ``workers=N``: N worker processes pull runs from the grid. Each keeps its backbone for all its runs. With GPUs
-  each worker is pinned to one device (round robin, so 2 workers per GPU share it); on CPU the cores are split
-  (``threads`` per worker, default cores // N). ``workers=auto``: the visible GPUs; on CPU one process with every
-  core (on the 2-core development machine, 2 one-thread workers took 1.01x the time of one two-thread process for
-  a 6-run CB grid: ``make bench-workers``).
+  each worker sees one of this process's GPUs (round robin over its ``CUDA_VISIBLE_DEVICES``, so 2 workers per GPU
+  share it) and every run gets ``ON_ONE_GPU``; on CPU the cores are split (``threads`` per worker, default
+  cores // N). A worker that dies is replaced and its run tried again (``_pool``). ``workers=auto``: the visible
+  GPUs; on CPU one process with every core (on the 2-core development machine, 2 one-thread workers took 1.01x the
+  time of one two-thread process for a 6-run CB grid: ``make bench-workers``).
 * ``launcher=submitit``: one SLURM job per run (a job array) through submitit, each running ``execute`` as the
   ``train`` command does, so a cluster sweep leaves the same run directories; ``submitit_cluster=local`` runs
   the jobs as local processes (how the tests use it).
 
-Claims (``claims``): a run is claimed by creating ``<out_dir>/.claims/<run key>.lock`` exclusively; the holder refreshes it
-every ``HEARTBEAT_S`` seconds and removes it when done. Another process that wants the same run (a second sweep,
-a second worker) waits while the lock is held and then finds the run finished; a lock whose holder was killed
-(its process is gone, on this host; or it was not refreshed for ``STALE_S`` seconds, on another) is taken over. So two workers never train the same run, and a killed
-sweep restarts where it stopped. A failing run (a bad value, a non-finite loss, a crash) is reported with one line
-and does not stop the others.
+Claims (``claims``): a run is held through ``<out_dir>/.claims/<run key>.lock``, so two workers or two sweeps never
+train the same run, and a killed sweep restarts where it stopped (a dead holder's lock is taken over). A failing
+run (a bad value, a non-finite loss, a crash) is reported with one line and does not stop the others.
 """
 
 from __future__ import annotations
@@ -28,9 +26,9 @@ import logging
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 from lit_infoprompt.sweep.claims import claim, run_key
 
@@ -71,16 +69,40 @@ def gpu_count() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
-def plan_workers(launch: Launch) -> tuple[int, int, List[Optional[int]]]:
-    """(workers, threads per worker, the device of each worker: a GPU index, or None on CPU)."""
-    gpus = gpu_count()
+GPU_ACCELERATORS = ("auto", "gpu", "cuda")
+
+
+def visible_gpus(accelerator: str = "auto") -> List[str]:
+    """The GPUs this process may give its workers, as ``CUDA_VISIBLE_DEVICES`` names them: the entries of this
+    process's own list where it has one (indices, or UUIDs such as ``MIG-...``: kept as strings), else 0..n-1. None
+    when the runs are set to another accelerator (``trainer.accelerator=cpu``) or no GPU is visible."""
+    if str(accelerator).lower() not in GPU_ACCELERATORS:
+        return []
+    count = gpu_count()
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if not count or listed is None:
+        return [str(i) for i in range(count)]
+    return [name.strip() for name in listed.split(",") if name.strip()][:count]
+
+
+def plan_workers(launch: Launch, accelerator: str = "auto") -> tuple[int, int, List[Optional[str]]]:
+    """(workers, threads per worker, the device of each worker: a ``CUDA_VISIBLE_DEVICES`` entry of this process,
+    or None on CPU)."""
+    gpus = visible_gpus(accelerator)
     if launch.workers == "auto":
-        workers = gpus or 1  # CPU: measured no faster split into workers (make bench-workers)
+        workers = len(gpus) or 1  # CPU: measured no faster split into workers (make bench-workers)
     else:
         workers = int(launch.workers)
     threads = launch.threads or max(1, cpu_count() // workers)
-    devices = [i % gpus for i in range(workers)] if gpus else [None] * workers
+    devices = [gpus[i % len(gpus)] for i in range(workers)] if gpus else [None] * workers
     return workers, threads, devices
+
+
+# A local grid on GPUs gives every run these overrides: each worker sees one GPU, and an explicit accelerator makes a
+# worker that sees none fail instead of training on CPU. They are part of the run's config, so the parent looks for
+# finished runs with them too (the same run key as the worker's). On CPU nothing is added: runs keep
+# trainer.accelerator=auto and still match the runs made before (the archive's).
+ON_ONE_GPU = ("trainer.accelerator=gpu", "trainer.devices=1")
 
 
 # -- one run ---------------------------------------------------------------------------------------------
@@ -158,27 +180,18 @@ class Progress:
         return f"[{self.done}/{self.total}] {what}: {status}{eta}"
 
 
-def _init_worker(threads: int, devices, counter) -> None:
-    """A pool worker: its share of the CPU threads and its GPU (before torch touches CUDA)."""
-    with counter.get_lock():
-        index = counter.value
-        counter.value += 1
-    device = devices[index % len(devices)]
-    if device is not None:
-        os.environ["CUDA_VISIBLE_DEVICES"] = str(device)
-    os.environ["OMP_NUM_THREADS"] = str(threads)
-    import torch
-
-    torch.set_num_threads(threads)
-
-
-def run_grid(jobs: Sequence[Job], launch: Launch, report=print) -> List[dict]:
+def run_grid(jobs: Sequence[Job], launch: Launch, report=print, target: Callable[[Job], dict] = execute) -> List[dict]:
     """Every job's result (in job order): {"run_dir", "reused", ...} or {"error"}. Finished runs are found first and
-    not sent to any worker."""
+    not sent to any worker. ``target`` runs one job (``execute``; the tests wrap it)."""
     from lit_infoprompt.analysis.runs import find_run
     from lit_infoprompt.config import load_config
     from lit_infoprompt.hub import resolve_backbone
 
+    workers, threads, devices = len(jobs) or 1, 0, []
+    if launch.launcher == "local" and jobs:
+        workers, threads, devices = plan_workers(launch, load_config(list(jobs[0].overrides)).trainer.accelerator)
+        if any(d is not None for d in devices):
+            jobs = [replace(job, overrides=(*job.overrides, *ON_ONE_GPU)) for job in jobs]
     results: List[Optional[dict]] = [None] * len(jobs)
     pending = []
     for i, job in enumerate(jobs):
@@ -189,7 +202,8 @@ def run_grid(jobs: Sequence[Job], launch: Launch, report=print) -> List[dict]:
             results[i] = _reused(run_dir)
         else:
             pending.append(i)
-    workers, threads, devices = plan_workers(launch) if launch.launcher == "local" else (len(pending) or 1, 0, [])
+    if launch.launcher != "local":
+        workers = len(pending) or 1
     progress = Progress(len(jobs), max(1, min(workers, len(pending) or 1)))
     for i, result in enumerate(results):
         if result is not None:
@@ -198,29 +212,22 @@ def run_grid(jobs: Sequence[Job], launch: Launch, report=print) -> List[dict]:
         _submitit(jobs, pending, launch, results, progress, report)
     elif workers <= 1 or len(pending) <= 1:
         for i in pending:
-            results[i] = execute(jobs[i])
+            results[i] = target(jobs[i])
             report(progress.line(jobs[i], results[i]))
     else:
-        _pool(jobs, pending, workers, threads, devices, results, progress, report)
+        _pool(jobs, pending, workers, threads, devices, results, progress, report, target)
     return results
 
 
-def _pool(jobs, pending, workers, threads, devices, results, progress, report) -> None:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+def _pool(jobs, pending, workers, threads, devices, results, progress, report, target=execute) -> None:
+    """``pending`` on ``workers`` worker processes (``pool.run_pool``: a dead worker is replaced, its run tried again)."""
+    from lit_infoprompt.sweep.pool import run_pool
 
-    context = multiprocessing.get_context("spawn")
-    counter = context.Value("i", 0)
-    with ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=context, initializer=_init_worker,
-                             initargs=(threads, devices, counter)) as pool:
-        futures = {pool.submit(execute, jobs[i]): i for i in pending}
-        for future in as_completed(futures):
-            i = futures[future]
-            try:
-                results[i] = future.result()
-            except Exception as err:  # noqa: BLE001 - a worker that died (killed, out of memory)
-                results[i] = {"error": f"worker died: {type(err).__name__}: {err}"}
-            report(progress.line(jobs[i], results[i]))
+    def done(i: int, result: dict) -> None:
+        results[i] = result
+        report(progress.line(jobs[i], result))
+
+    run_pool(jobs, pending, workers, threads, devices, target, done, report)
 
 
 def _submitit(jobs, pending, launch: Launch, results, progress, report) -> None:
