@@ -6,7 +6,7 @@ Sections, each in a child process under a time budget (a failing or hanging sect
   bench_hand       `make bench-gpu`'s hand loop (bench.py): random roberta-large shape, bf16 weights, 16x128, 32x256
   bench_lightning  trainer.fit on the datamodule's padded CB batches, ours vs PEFT, bf16-mixed and bf16 weights
   memory           peak memory of a training step per batch x tokens and mode (fp32, bf16-mixed, bf16 weights),
-                   next to benchmarks/memory.py's estimate; how many workers fit on the GPU
+                   next to lit_infoprompt/sweep/memory.py's estimate; how many workers fit on the GPU
   precision        200-step CB runs, fp32 and bf16-mixed (`python -m lit_infoprompt`'s grid, the bundled MiniLM):
                    best dev score and every test metric must agree within 0.02
   workers          the same two runs as two grid workers sharing the GPU (WORKERS=2): both finish, same scores

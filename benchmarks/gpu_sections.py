@@ -246,7 +246,7 @@ def measure_step(ctx, backbone, mode: str, batch_size: int, length: int, prompt:
     """One row of the memory table: the estimate, what the step saves for backward and (CUDA) its peak."""
     import torch
 
-    import memory
+    from lit_infoprompt.sweep import memory
 
     weights = sum(p.numel() * p.element_size() for p in backbone.parameters())
     params = sum(p.numel() for p in backbone.parameters())
@@ -266,7 +266,7 @@ def section_memory(ctx) -> dict:
     import torch
 
     import bench
-    import memory
+    from lit_infoprompt.sweep import memory
 
     plan = ctx.plan["memory"]
     layers, hidden, heads, vocab = bench.SHAPES[plan["shape"]]

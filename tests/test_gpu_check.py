@@ -119,7 +119,7 @@ def test_the_memory_estimate_matches_what_a_training_step_keeps_for_backward():
     from types import SimpleNamespace
 
     import gpu_sections
-    import memory
+    from lit_infoprompt.sweep import memory
 
     ctx = SimpleNamespace(device=torch.device("cpu"))
     shape = {"num_hidden_layers": 2, "hidden_size": 64, "intermediate_size": 256, "vocab_size": 1000,
@@ -133,7 +133,7 @@ def test_the_memory_estimate_matches_what_a_training_step_keeps_for_backward():
 
 
 def test_the_memory_estimate_sizes_workers_per_gpu():
-    import memory
+    from lit_infoprompt.sweep import memory
 
     large = memory.SHAPES["roberta-large"]
     small = memory.estimate(large, 8, 144, "fp32")

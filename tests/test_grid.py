@@ -295,3 +295,22 @@ def test_a_dead_worker_is_replaced_and_a_run_that_kills_it_twice_fails_alone(rob
     assert sum("died (killed by SIGKILL); the run goes to a new worker" in line for line in lines) == 2  # 21, 42
     assert sum("prompt_tuning seed 21: FAILED: WorkerDied" in line for line in lines) == 1
     assert not list((tmp_path / "runs").rglob("*.lock"))
+
+
+def test_workers_that_would_not_fit_on_one_gpu_are_named_in_one_line(roberta_dir, monkeypatch):
+    from types import SimpleNamespace
+
+    import torch
+
+    from lit_infoprompt.config import load_config
+    from lit_infoprompt.sweep import memory
+
+    config = load_config(tiny_overrides(roberta_dir, Path("runs"), "trainer.precision=32-true"))
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda i: SimpleNamespace(total_memory=80 * memory.GIB))
+    assert grid.crowding_warning(config, [None, None]) is None  # CPU
+    assert grid.crowding_warning(config, ["0", "1"]) is None  # one worker per GPU
+    assert grid.crowding_warning(config, ["0", "0", "0"]) is None  # three tiny workers fit in 80 GiB
+    # each worker needs the CUDA context (0.6 GiB) at least, and 1 GiB stays free: on 1.2 GiB none fits
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda i: SimpleNamespace(total_memory=1.2 * memory.GIB))
+    line = grid.crowding_warning(config, ["0", "0", "0"])
+    assert line.startswith("3 workers per GPU may not fit:") and "use fewer WORKERS" in line

@@ -26,10 +26,12 @@ import logging
 import math
 import os
 import time
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
+from lit_infoprompt.sweep import memory
 from lit_infoprompt.sweep.claims import claim, run_key
 
 log = logging.getLogger(__name__)
@@ -105,6 +107,28 @@ def plan_workers(launch: Launch, accelerator: str = "auto") -> tuple[int, int, L
 ON_ONE_GPU = ("trainer.accelerator=gpu", "trainer.devices=1")
 
 
+def crowding_warning(config, devices: Sequence[Optional[str]]) -> Optional[str]:
+    """One line when the workers that share a GPU would not fit in its memory (``memory.workers_warning``'s
+    estimate from the backbone's shape, batch, tokens and precision); None when they fit, on CPU, or when the
+    backbone's config or the GPU cannot be read."""
+    per_gpu = max(Counter(d for d in devices if d is not None).values(), default=0)
+    if per_gpu <= 1:
+        return None
+    try:
+        import torch
+        from transformers import AutoConfig
+
+        shape = AutoConfig.from_pretrained(config.model.name).to_dict()
+        gpu_gib = torch.cuda.get_device_properties(0).total_memory / memory.GIB
+    except Exception:  # noqa: BLE001 - a warning only: never stop a grid for it
+        return None
+    if not all(key in shape for key in ("num_hidden_layers", "hidden_size", "intermediate_size", "vocab_size")):
+        return None
+    return memory.workers_warning(shape, config.data.batch_size, config.model.max_length + config.prompt.length,
+                                  config.trainer.precision, config.model.dtype, per_gpu, gpu_gib,
+                                  name=Path(str(config.model.name)).name)
+
+
 # -- one run ---------------------------------------------------------------------------------------------
 def backbone_for(model_config) -> tuple:
     from lit_infoprompt.model.backbone import load_backbone
@@ -120,13 +144,14 @@ def execute(job: Job) -> dict:
     from lit_infoprompt.analysis.runs import find_run
     from lit_infoprompt.config import load_config
     from lit_infoprompt.hub import resolve_backbone
-    from lit_infoprompt.train.runner import run
+    from lit_infoprompt.train.runner import resolve_precision, run
 
     started = time.perf_counter()
     try:
         config = load_config(list(job.overrides))
         config.trainer.progress_bar = False  # the grid prints one line per finished run instead
         resolve_backbone(config)
+        resolve_precision(config)  # trainer.precision=auto as the literal the run will save
         with claim(Path(config.out_dir) / ".claims" / f"{run_key(config)}.lock"):
             run_dir, finished = find_run(config)
             if finished:
@@ -186,6 +211,7 @@ def run_grid(jobs: Sequence[Job], launch: Launch, report=print, target: Callable
     from lit_infoprompt.analysis.runs import find_run
     from lit_infoprompt.config import load_config
     from lit_infoprompt.hub import resolve_backbone
+    from lit_infoprompt.train.runner import resolve_precision
 
     workers, threads, devices = len(jobs) or 1, 0, []
     if launch.launcher == "local" and jobs:
@@ -197,6 +223,9 @@ def run_grid(jobs: Sequence[Job], launch: Launch, report=print, target: Callable
     for i, job in enumerate(jobs):
         config = load_config(list(job.overrides))
         resolve_backbone(config)
+        resolve_precision(config)  # as the worker will: the same config, the same run found
+        if i == 0 and (crowded := crowding_warning(config, devices)):
+            report(f"WARNING {crowded}")
         run_dir, finished = find_run(config)
         if finished:
             results[i] = _reused(run_dir)

@@ -155,6 +155,8 @@ def external_ranks(config: Config) -> Optional[tuple]:
     per node, NODE_RANK set). None for one process, or for Lightning's single-node launcher."""
     from lightning.fabric.plugins.environments import LightningEnvironment, SLURMEnvironment, TorchElasticEnvironment
 
+    if processes(config) == 1:  # one process (a grid's run inside a SLURM allocation or torchrun): nobody to agree with
+        return None
     if TorchElasticEnvironment.detect():
         env = TorchElasticEnvironment()
     elif SLURMEnvironment.detect() and int(os.environ.get("SLURM_NTASKS", "1")) > 1:

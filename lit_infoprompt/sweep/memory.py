@@ -100,7 +100,7 @@ def workers_warning(shape: Mapping, batch: int, tokens: int, precision: str, dty
         return None
     return (f"{workers_per_gpu} workers per GPU may not fit: {name} at batch {batch} x {tokens} tokens ({mode}) needs "
             f"about {need:.1f} GiB per worker, the GPU has {gpu_gib:.0f} GiB: {fit} fit (estimate, "
-            f"benchmarks/memory.py); use fewer WORKERS, a smaller data.batch_size or model.max_length, or "
+            f"lit_infoprompt/sweep/memory.py); use fewer WORKERS, a smaller data.batch_size or model.max_length, or "
             f"model.dtype=bfloat16")
 
 
