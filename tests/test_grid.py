@@ -23,6 +23,7 @@ from lit_infoprompt.sweep import claims, grid, pool
 from lit_infoprompt.sweep.compare import compare, grid_jobs
 from lit_infoprompt.sweep.args import parse_sweep
 from lit_infoprompt.errors import InputError
+from lit_infoprompt.train.runner import resolve_precision
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -126,6 +127,7 @@ def first_run_then_kill(job):
     until the kill. So exactly one run has finished, and one claim is left by a killed worker."""
     config = load_config(list(job.overrides))
     resolve_backbone(config)
+    resolve_precision(config)  # as grid.execute does before it names the claim
     claims_dir = Path(config.out_dir) / ".claims"
     if (job.method, job.seed) == ("prompt_tuning", 13):
         grid.execute(job)
