@@ -184,9 +184,16 @@ def test_a_run_saved_before_a_new_config_field_is_still_reused(roberta_dir, tmp_
     compare([*args, "methods=[prompt_tuning]", "seeds=[13]"])
     saved = next((tmp_path / "runs/cb").rglob("config.yaml"))
     saved.write_text("\n".join(line for line in saved.read_text().splitlines() if "dtype:" not in line) + "\n")
-    run_dir, finished = find_run(load_config([*args, "method=prompt_tuning", "seed=13"]))
+    def requested(*extra):  # as the grid asks: trainer.precision=auto resolved to what the run would save
+        from lit_infoprompt.train.runner import resolve_precision
+
+        config = load_config([*args, "method=prompt_tuning", "seed=13", *extra])
+        resolve_precision(config)
+        return config
+
+    run_dir, finished = find_run(requested())
     assert finished and run_dir == saved.parent
-    assert find_run(load_config([*args, "method=prompt_tuning", "seed=13", "model.dtype=bfloat16"]))[0] is None
+    assert find_run(requested("model.dtype=bfloat16"))[0] is None
 
 
 def test_prompt_lr_is_chosen_on_dev_scores_only(tmp_path):
