@@ -16,7 +16,6 @@ call carries; the script says both sizes and fails when either is over.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import shutil
 import subprocess
@@ -24,6 +23,8 @@ import sys
 import zipfile
 from importlib import metadata
 from pathlib import Path
+
+from lit_infoprompt.hub import FALLBACK_NAME, models_dir, sha256
 
 ROOT = Path(__file__).resolve().parent.parent
 WHEELS = ["omegaconf"]  # at the installed version (the lock's, after make env)
@@ -33,14 +34,6 @@ DEVICE_PYTHON = "3.12"  # the GPU image's python3 (KINDS.md)
 LIMIT_MIB = 60.0
 CARRY_MIB = 64.0  # what one device call carries: the working tree and the carried paths together
 MIB = 2**20
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def wheel_requirements(wheel: Path) -> list:
@@ -107,8 +100,6 @@ def tree_mib(root: Path) -> float:
 
 
 def main(argv=None) -> int:
-    from lit_infoprompt.hub import FALLBACK_NAME, models_dir
-
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default=str(ROOT / ".gpu-bundle"))
     p.add_argument("--model", default=str(models_dir() / FALLBACK_NAME), help="the model folder to carry in bf16")
