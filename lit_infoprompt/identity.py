@@ -178,10 +178,10 @@ class Closure:
         a package module re-exports)."""
         if depth > 50:
             raise IdentityError(f"a cycle of re-exports at {module}.{symbol}")
-        if self.excluded_module(module) or module not in self.files:
-            if module not in self.files and not self.excluded_module(module):
-                raise IdentityError(f"{module} is not a module of the package")
+        if self.excluded_module(module):
             return f"{symbol}@{self.shallow(module)}"
+        if module not in self.files:
+            raise IdentityError(f"{module} is not a module of the package")
         kind, what = self.module(module).bindings.get(symbol, ("defined", ""))
         if kind == "symbol":
             source, name = what.split(":")

@@ -105,8 +105,8 @@ def recorded(code: dict) -> str:
 
 def describe(version: dict) -> str:
     """'faa9549 (clean), code 3f2a...' from a saved ``code`` section (missing for runs made before it existed)."""
-    key = version.get("identity") or version.get("code_hash") if version else None
-    if not key:
+    key = recorded(version or {})
+    if key == "unknown":
         return "unknown code version (run made before versions were recorded)"
     state = {True: "dirty", False: "clean", None: "no git"}[version.get("dirty")]
     return f"{version.get('commit') or 'no commit'} ({state}), code {key}"

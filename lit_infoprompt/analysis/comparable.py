@@ -64,6 +64,14 @@ def versions_text(versions: Dict[str, dict]) -> str:
     return "; ".join(f"{v['describe']} ({v['runs']} runs)" for v in versions.values())
 
 
+def code_lines(versions: Dict[str, dict], mixed: bool, differing: Optional[str]) -> List[str]:
+    """The end of a summary.md: the code versions (marked when aggregated across identities) and, where the runs
+    recorded different environments, one line saying how."""
+    lines = ["", "Code: " + versions_text(versions)
+             + (" — **mixed code versions, aggregated with allow_mixed_versions=true**" if mixed else "")]
+    return lines + (["", f"Environments differ between the runs: {differing}."] if differing else [])
+
+
 def check_comparable(runs: List[dict], may_differ: Sequence[str] = (), allow_mixed_versions: bool = False) -> None:
     """Runs may differ in method and seed only (and ``may_differ``); each seed's runs used the same data; all
     were made by the same code unless ``allow_mixed_versions``."""

@@ -10,8 +10,8 @@ import statistics
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from lit_infoprompt.analysis.comparable import (check_comparable, code_versions, environments, mixed_versions,
-                                                versions_text)
+from lit_infoprompt.analysis.comparable import (check_comparable, code_lines, code_versions, environments,
+                                                mixed_versions)
 from lit_infoprompt.analysis.runs import listed, read_run
 from lit_infoprompt.analysis.statistics import mean_std, prompt_lrs
 from lit_infoprompt.analysis.tables import fmt
@@ -73,10 +73,8 @@ def write_robustness(run_dirs: List[Path], methods: List[str], root: Path, sourc
     out = root / (name or f"{first['task']}-{split}")
     out.mkdir(parents=True, exist_ok=True)
     versions = code_versions(runs)
-    mixed = " — **mixed code versions, aggregated with allow_mixed_versions=true**" if mixed_versions(runs) else ""
-    text = markdown(table, header, metric) + "\nCode: " + versions_text(versions) + mixed + "\n"
-    if environments(runs):
-        text += f"\nEnvironments differ between the runs: {environments(runs)}.\n"
+    ending = code_lines(versions, mixed_versions(runs), environments(runs))
+    text = markdown(table, header, metric) + "\n".join(ending) + "\n"
     (out / "summary.md").write_text(text)
     (out / "summary.json").write_text(json.dumps({"header": header, "task": first["task"], "metric": metric,
                                                   "methods": table, "code_versions": versions}, indent=2) + "\n")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import List, Optional
 
-from lit_infoprompt.analysis.comparable import versions_text
+from lit_infoprompt.analysis.comparable import code_lines
 from lit_infoprompt.analysis.power import sentence
 from lit_infoprompt.analysis.statistics import FLAT_NATS
 from lit_infoprompt.curves import ACTIVE_DIM_NATS
@@ -181,10 +181,5 @@ def markdown(result: dict, header: str, methods: List[str]) -> str:
                   "its seed out of its method's grid):", ""]
         lines += [f"- {f['method']} seed {f['seed']}" + ("" if f["prompt_lr"] is None else f" prompt lr {f['prompt_lr']:g}")
                   + f": {f['error']}" for f in result["failed_runs"]]
-    versions = result["code_versions"]
-    lines += ["", "Code: " + versions_text(versions)
-              + (" — **mixed code versions, aggregated with allow_mixed_versions=true**"
-                 if result.get("mixed_versions") else "")]
-    if result.get("environments"):
-        lines += ["", f"Environments differ between the runs: {result['environments']}."]
+    lines += code_lines(result["code_versions"], result.get("mixed_versions", False), result.get("environments"))
     return "\n".join(lines) + "\n"
