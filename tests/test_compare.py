@@ -184,12 +184,10 @@ def test_a_run_saved_before_a_new_config_field_is_still_reused(roberta_dir, tmp_
     compare([*args, "methods=[prompt_tuning]", "seeds=[13]"])
     saved = next((tmp_path / "runs/cb").rglob("config.yaml"))
     saved.write_text("\n".join(line for line in saved.read_text().splitlines() if "dtype:" not in line) + "\n")
-    def requested(*extra):  # as the grid asks: trainer.precision=auto resolved to what the run would save
-        from lit_infoprompt.train.runner import resolve_precision
+    def requested(*extra):  # as the grid asks: the config as the run would save it
+        from lit_infoprompt.sweep.grid import Job, job_config
 
-        config = load_config([*args, "method=prompt_tuning", "seed=13", *extra])
-        resolve_precision(config)
-        return config
+        return job_config(Job((*args, "method=prompt_tuning", "seed=13", *extra), "prompt_tuning", 13))
 
     run_dir, finished = find_run(requested())
     assert finished and run_dir == saved.parent

@@ -18,12 +18,10 @@ import pytest
 from conftest import tiny_overrides
 from lit_infoprompt.analysis import runs as analysis_runs
 from lit_infoprompt.config import load_config
-from lit_infoprompt.hub import resolve_backbone
 from lit_infoprompt.sweep import claims, grid, pool
 from lit_infoprompt.sweep.compare import compare, grid_jobs
 from lit_infoprompt.sweep.args import parse_sweep
 from lit_infoprompt.errors import InputError
-from lit_infoprompt.train.runner import resolve_precision
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -125,9 +123,7 @@ def first_run_then_kill(job):
     """The killed sweep's runs (in its workers): prompt_tuning seed 13 trains, then SIGKILLs the sweep's process
     group (the sweep and every worker) once another run holds its claim; every other run takes its claim and holds it
     until the kill. So exactly one run has finished, and one claim is left by a killed worker."""
-    config = load_config(list(job.overrides))
-    resolve_backbone(config)
-    resolve_precision(config)  # as grid.execute does before it names the claim
+    config = grid.job_config(job)  # as grid.execute sees it before it names the claim
     claims_dir = Path(config.out_dir) / ".claims"
     if (job.method, job.seed) == ("prompt_tuning", 13):
         grid.execute(job)

@@ -130,6 +130,19 @@ def crowding_warning(config, devices: Sequence[Optional[str]]) -> Optional[str]:
 
 
 # -- one run ---------------------------------------------------------------------------------------------
+def job_config(job: Job):
+    """A job's config as its run will save it (``model.name=auto`` and ``trainer.precision=auto`` resolved): what
+    the parent's lookup of finished runs, a worker's claim and the run itself must all see alike."""
+    from lit_infoprompt.config import load_config
+    from lit_infoprompt.hub import resolve_backbone
+    from lit_infoprompt.train.runner import resolve_precision
+
+    config = load_config(list(job.overrides))
+    resolve_backbone(config)
+    resolve_precision(config)
+    return config
+
+
 def backbone_for(model_config) -> tuple:
     from lit_infoprompt.model.backbone import load_backbone
 
@@ -142,16 +155,12 @@ def backbone_for(model_config) -> tuple:
 def execute(job: Job) -> dict:
     """Reuse, resume or train one run; never raises: a failure comes back as {"error": one line}."""
     from lit_infoprompt.analysis.runs import find_run
-    from lit_infoprompt.config import load_config
-    from lit_infoprompt.hub import resolve_backbone
-    from lit_infoprompt.train.runner import resolve_precision, run
+    from lit_infoprompt.train.runner import run
 
     started = time.perf_counter()
     try:
-        config = load_config(list(job.overrides))
+        config = job_config(job)
         config.trainer.progress_bar = False  # the grid prints one line per finished run instead
-        resolve_backbone(config)
-        resolve_precision(config)  # trainer.precision=auto as the literal the run will save
         with claim(Path(config.out_dir) / ".claims" / f"{run_key(config)}.lock"):
             run_dir, finished = find_run(config)
             if finished:
@@ -210,8 +219,6 @@ def run_grid(jobs: Sequence[Job], launch: Launch, report=print, target: Callable
     not sent to any worker. ``target`` runs one job (``execute``; the tests wrap it)."""
     from lit_infoprompt.analysis.runs import find_run
     from lit_infoprompt.config import load_config
-    from lit_infoprompt.hub import resolve_backbone
-    from lit_infoprompt.train.runner import resolve_precision
 
     workers, threads, devices = len(jobs) or 1, 0, []
     if launch.launcher == "local" and jobs:
@@ -221,9 +228,7 @@ def run_grid(jobs: Sequence[Job], launch: Launch, report=print, target: Callable
     results: List[Optional[dict]] = [None] * len(jobs)
     pending = []
     for i, job in enumerate(jobs):
-        config = load_config(list(job.overrides))
-        resolve_backbone(config)
-        resolve_precision(config)  # as the worker will: the same config, the same run found
+        config = job_config(job)  # as the worker will see it: the same config, the same run found
         if i == 0 and (crowded := crowding_warning(config, devices)):
             report(f"WARNING {crowded}")
         run_dir, finished = find_run(config)
