@@ -292,6 +292,18 @@ def validate(config: Config) -> None:
                          f"dev curve and checkpoint paths to themselves; use trainer.strategy=ddp")
 
 
+GPU_ACCELERATORS = ("auto", "gpu", "cuda")  # the trainer.accelerator values that run on CUDA where a GPU is visible
+
+
+def uses_cuda(accelerator: str) -> bool:
+    """Whether Lightning puts a run with this ``trainer.accelerator`` on a CUDA device here."""
+    if str(accelerator).lower() not in GPU_ACCELERATORS:
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def processes(config: Config) -> int:
     """How many training processes the trainer settings start: devices per node x nodes (``auto`` or -1: every
     visible GPU, or 1 on CPU)."""
@@ -301,8 +313,7 @@ def processes(config: Config) -> int:
     elif str(devices).strip() in ("auto", "-1"):
         import torch
 
-        gpu = config.trainer.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
-        count = torch.cuda.device_count() if gpu else 1
+        count = torch.cuda.device_count() if uses_cuda(config.trainer.accelerator) else 1
     elif "," in str(devices):
         count = len([d for d in str(devices).split(",") if d.strip()])
     else:

@@ -24,7 +24,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Optional
 
-from lit_infoprompt.config import CONF_DIR, CodeVersion
+from lit_infoprompt.config import CONF_DIR, CodeVersion, uses_cuda
 from lit_infoprompt.identity import code_identity
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -114,9 +114,9 @@ def describe(version: dict) -> str:
 
 def device_name(accelerator: str) -> str:
     """The GPU's name where the run uses CUDA, else the CPU's model."""
-    import torch
+    if uses_cuda(accelerator):
+        import torch
 
-    if accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available():
         return torch.cuda.get_device_name(0)
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

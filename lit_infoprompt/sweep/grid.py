@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
+from lit_infoprompt.config import GPU_ACCELERATORS
 from lit_infoprompt.sweep import memory
 from lit_infoprompt.sweep.claims import claim, run_key
 
@@ -70,8 +71,6 @@ def gpu_count() -> int:
 
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
-
-GPU_ACCELERATORS = ("auto", "gpu", "cuda")
 
 
 def visible_gpus(accelerator: str = "auto") -> List[str]:

@@ -23,7 +23,7 @@ from omegaconf import OmegaConf
 from lit_infoprompt.model.backbone import Backbone, load_backbone
 from lit_infoprompt.train.callbacks import DevCurve, RngState
 from lit_infoprompt.train.checkpointing import AtomicCheckpointIO
-from lit_infoprompt.config import Config, load_saved, processes
+from lit_infoprompt.config import Config, load_saved, processes, uses_cuda
 from lit_infoprompt.train.console import StepBar, quiet_dependencies
 from lit_infoprompt.curves import curve_summary
 from lit_infoprompt.tasks.datamodule import FewShotDataModule
@@ -188,10 +188,6 @@ def agreed_run_dir(claim, rank: int, world: int, address: str, port: int, cuda: 
     return Path(box[0])
 
 
-def uses_cuda(config: Config) -> bool:
-    return config.trainer.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
-
-
 def is_global_zero(config: Config) -> bool:
     """Whether this process is global rank 0 before the Trainer exists (its launcher's children, torchrun's and
     SLURM's other ranks are not)."""
@@ -203,7 +199,7 @@ def resolve_precision(config: Config) -> None:
     """``trainer.precision=auto`` (the default) as a literal, before the config is saved or compared with saved
     runs: bf16-mixed on a CUDA device that supports bf16, else 32-true (so a CPU run reads 32-true, as every
     archived run does). On CUDA, float32 matmuls may use TF32 (``high``) whatever the precision."""
-    cuda = uses_cuda(config)
+    cuda = uses_cuda(config.trainer.accelerator)
     if cuda:
         torch.set_float32_matmul_precision("high")
     if config.trainer.precision != "auto":
@@ -232,7 +228,7 @@ def claim_run_dir(config: Config, split: dict) -> Path:
         return run_dir
 
     ranks = external_ranks(config)
-    run_dir = claim() if ranks is None or ranks[1] == 1 else agreed_run_dir(claim, *ranks, cuda=uses_cuda(config))
+    run_dir = claim() if ranks is None or ranks[1] == 1 else agreed_run_dir(claim, *ranks, cuda=uses_cuda(config.trainer.accelerator))
     os.environ[RUN_DIR_ENV] = str(run_dir)
     return run_dir
 
