@@ -14,6 +14,7 @@ This module reads no torch at import: the analysis side (``compare``, ``report``
 from __future__ import annotations
 
 import functools
+import io
 import json
 import platform
 import subprocess
@@ -63,11 +64,8 @@ def identity_at(commit: str, entry: str = ENTRY) -> Optional[str]:
     archive = _git("archive", "--format=tar", commit, PACKAGE_DIR.name, text=False)
     if archive is None:
         return None
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "code.tar"
-        path.write_bytes(archive)
-        with tarfile.open(path) as tar:
-            tar.extractall(tmp, filter="data")
+    with tempfile.TemporaryDirectory() as tmp, tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(tmp, filter="data")
         return code_identity(Path(tmp), entry)
 
 
