@@ -28,7 +28,8 @@ def test_fingerprint_matches_the_golden_file(case):
         pytest.fail(f"case {case} is in {fingerprint.GOLDEN.name} but no longer computed (a method or task preset "
                     f"was removed or renamed?); if intended, regenerate with:\n{REGENERATE}")
     if case not in GOLDEN:
-        pytest.skip(f"case {case} is new and not in {fingerprint.GOLDEN.name} yet; add it with: {REGENERATE}")
+        pytest.fail(f"case {case} is new and not in {fingerprint.GOLDEN.name}: nothing checks it until it is added "
+                    f"(regenerate with the code that the golden file was checked against):\n{REGENERATE}")
     got = fingerprint.compute([case])[case]
     found = fingerprint.differences(GOLDEN[case], got, RTOL, ATOL, case=case)
     if found:
