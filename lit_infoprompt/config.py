@@ -83,6 +83,13 @@ class MethodConfig:
     decay: float = 0.0  # w(t) = 1 - decay * t / max_steps, in [0, 1]
     kl_reduction: str = "mean"  # mean (over batch and the k latent dims: the reference's scale) | sum (over dims)
     nce_clamp: Optional[float] = None  # cap each example's InfoNCE loss at this many nats (reference: 2); null: off
+    # Options beyond METHOD.md (docs/methods.md, "InfoPrompt with signal"); the defaults are the reference's.
+    head_critic: str = "dot"  # head loss critic: dot (<a,c>/sqrt d) | cosine (cos/tau, tau fixed) | cosine_learned
+    rep_critic: str = "dot"  # representation loss critic, the same choices
+    head_temperature: float = 0.07  # tau of a cosine head critic (cosine_learned: its initial value, CLIP's)
+    rep_temperature: float = 0.07  # tau of a cosine representation critic, the same way
+    rep_projection: str = "shared"  # the rep critic decodes z with the bottleneck's W_o, b_o (shared) | its own map
+    bottleneck_form: str = "replace"  # replace: u = W_o z + b_o | residual: u = r + W_o z + b_o, W_o = 0 at start
 
 
 @dataclass
@@ -147,10 +154,16 @@ class Config:
 
 
 METRICS = ("acc", "f1_macro", "f1", "mcc", "semeval_f1")
+CRITICS = ("dot", "cosine", "cosine_learned")  # InfoNCE critics (model/estimators.py)
+BOTTLENECK_FORMS = ("replace", "residual")  # how the bottleneck feeds the class head (model/bottleneck.py)
 CHOICES = {
     "model.mlm_head": ("auto", "true", "false"),
     "model.dtype": ("float32", "bfloat16"),
     "method.kl_reduction": ("mean", "sum"),
+    "method.head_critic": CRITICS,
+    "method.rep_critic": CRITICS,
+    "method.rep_projection": ("shared", "own"),
+    "method.bottleneck_form": BOTTLENECK_FORMS,
     "prompt.init": ("random", "vocab", "text", "label_words"),
     "prompt.placement": ("prefix", "template"),
     "prompt.kind": ("static", "instance"),
@@ -271,6 +284,14 @@ def validate(config: Config) -> None:
         raise InputError(f"method.rep_weight/method.kl_weight need method.bottleneck=true (method {method.name})")
     if min(method.head_weight, method.rep_weight, method.kl_weight, method.num_negatives) < 0:
         raise InputError("method.head_weight, rep_weight, kl_weight and num_negatives must be >= 0")
+    for key in ("head_temperature", "rep_temperature"):
+        if not 0 < getattr(method, key) < float("inf"):
+            raise InputError(f"method.{key} must be > 0 (and finite), got {getattr(method, key)}")
+    if method.bottleneck_form == "residual" and not method.bottleneck:
+        raise InputError(f"method.bottleneck_form=residual needs method.bottleneck=true (method {method.name})")
+    if method.bottleneck_form == "residual" and method.rep_weight > 0 and method.rep_projection == "shared":
+        raise InputError("method.bottleneck_form=residual starts W_o at 0, so a representation critic that shares it "
+                         "has no signal: add method.rep_projection=own")
     if config.prompt.placement == "template" and config.prompt.length % 4:
         raise InputError(f"prompt.placement=template splits the prompt over 4 places: prompt.length="
                          f"{config.prompt.length} is not a multiple of 4")

@@ -1,12 +1,14 @@
-"""Mutual-information estimators: InfoNCE with a scaled dot-product critic (METHOD.md, InfoPrompt losses).
+"""Mutual-information estimators: InfoNCE and its critics (METHOD.md, InfoPrompt losses).
 
 For a positive pair score s+ and M negative scores s-_1..M, the InfoNCE loss
 
     L = -E[ log( exp(s+) / (exp(s+) + sum_i exp(s-_i)) ) ]
 
 bounds the mutual information from below: I(A; B) >= log(M + 1) - L (van den Oord et al., 2018;
-Poole et al., 2019). Minimising L therefore maximises a lower bound on I. The critic is
-s(a, c) = <a, c> / sqrt(d).
+Poole et al., 2019). Minimising L therefore maximises a lower bound on I, and the estimate never exceeds its
+ceiling log(M + 1). The critic is s(a, c) = <a, c> / sqrt(d) (METHOD.md and the reference code: ``dot``), or,
+as an option, the cosine similarity over a temperature tau, fixed (``cosine``) or learned (``cosine_learned``:
+CLIP's parametrisation, log(1/tau) trainable from log(1/0.07), 1/tau capped at 100).
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ from typing import Optional
 
 import torch
 import torch.nn.functional as F
+from torch import nn
+
+from lit_infoprompt.config import CRITICS
 
 
 def _at_least_float32(*tensors: torch.Tensor) -> torch.dtype:
@@ -28,6 +33,42 @@ def _at_least_float32(*tensors: torch.Tensor) -> torch.dtype:
 def scaled_dot(a: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
     """<a, c> / sqrt(d) over the last dimension, broadcasting the rest."""
     return (a * c).sum(-1) / math.sqrt(a.shape[-1])
+
+
+MAX_INVERSE_TEMPERATURE = 100.0  # CLIP's cap on the learned logit scale: tau >= 0.01
+
+
+def cosine(a: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """cos(a, c) over the last dimension, broadcasting the rest (0 for a zero vector)."""
+    return F.cosine_similarity(a, c, dim=-1, eps=1e-8)
+
+
+class Critic(nn.Module):
+    """s(a, c): ``dot`` = <a, c>/sqrt(d); ``cosine`` = cos(a, c)/tau with tau fixed; ``cosine_learned`` = the same
+    with log(1/tau) a parameter, initialised at log(1/temperature) and used capped at log(100)."""
+
+    def __init__(self, kind: str = "dot", temperature: float = 0.07):
+        super().__init__()
+        if kind not in CRITICS:
+            raise ValueError(f"critic must be one of {CRITICS}, got {kind!r}")
+        self.kind = kind
+        self.temperature = temperature
+        if kind == "cosine_learned":
+            self.log_scale = nn.Parameter(torch.tensor(math.log(1.0 / temperature)))
+
+    def inverse_temperature(self):
+        """1/tau: a float, or the (capped) learned scalar tensor."""
+        if self.kind == "cosine_learned":
+            return self.log_scale.clamp(max=math.log(MAX_INVERSE_TEMPERATURE)).exp()
+        return 1.0 / self.temperature
+
+    def forward(self, a: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        if self.kind == "dot":
+            return scaled_dot(a, c)
+        return cosine(a, c) * self.inverse_temperature()
+
+    def extra_repr(self) -> str:
+        return self.kind if self.kind == "dot" else f"{self.kind}, temperature={self.temperature}"
 
 
 def info_nce_per_example(positive: torch.Tensor, negatives: torch.Tensor,
@@ -55,6 +96,11 @@ def mi_lower_bound(losses: torch.Tensor, num_negatives: torch.Tensor) -> torch.T
     """Batch mean of log(M_i + 1) - L_i in nats, M_i the negatives example i actually used: the InfoNCE
     estimate of the mutual information (0 = the critic cannot tell the positive from the negatives)."""
     return (torch.log1p(num_negatives.to(losses.dtype)) - losses).mean()
+
+
+def ceiling(num_negatives: torch.Tensor, dtype=torch.float32) -> torch.Tensor:
+    """Batch mean of log(M_i + 1): the most the InfoNCE estimate of this batch can reach."""
+    return torch.log1p(num_negatives.to(dtype)).mean()
 
 
 def gaussian_kl_per_dim(mu: torch.Tensor, log_sigma: torch.Tensor) -> torch.Tensor:

@@ -23,7 +23,8 @@ from lit_infoprompt.model.bottleneck import PromptContext, VariationalBottleneck
 from lit_infoprompt.model.cache import cache_key, prompt_free_states
 from lit_infoprompt.config import MethodConfig, OptimConfig
 from lit_infoprompt.errors import NonFiniteLoss
-from lit_infoprompt.model.estimators import clamped_mean, gaussian_kl, gaussian_kl_per_dim, mi_lower_bound
+from lit_infoprompt.model.estimators import (Critic, ceiling, clamped_mean, gaussian_kl, gaussian_kl_per_dim,
+                                             mi_lower_bound)
 from lit_infoprompt.model.head import ClassHead
 from lit_infoprompt.model.losses import head_nce, mi_weight, representation_nce
 from lit_infoprompt.model.prompt import InstancePrompt, insert_slots, insertion_points
@@ -39,6 +40,12 @@ def warmup_then_linear_decay(warmup_steps: int, total_steps: int):
 
 
 NEVER = 2 ** 62  # first_nonfinite: no non-finite value yet
+
+
+def estimate_diagnostics(term: str, per_example: torch.Tensor, count: torch.Tensor) -> Dict[str, torch.Tensor]:
+    """A term's InfoNCE estimate in nats, its ceiling (the batch mean of log(M_i + 1)) and the fraction of it."""
+    estimate, top = mi_lower_bound(per_example, count), ceiling(count, per_example.dtype)
+    return {f"mi_{term}_nats": estimate, f"mi_{term}_ceiling_nats": top, f"mi_{term}_frac_of_ceiling": estimate / top}
 
 
 def full_precision(tensor: torch.Tensor):
@@ -60,8 +67,14 @@ class PromptClassifier(L.LightningModule):
         self.placement = placement
         self.num_negatives = method.num_negatives or num_negatives
         d = backbone.head_size  # r = g(h); the prompt lives in the word-embedding space of the same width
-        self.bottleneck = VariationalBottleneck(d, method.bottleneck_dim) if method.bottleneck else None
+        self.bottleneck = (VariationalBottleneck(d, method.bottleneck_dim, method.bottleneck_form)
+                           if method.bottleneck else None)
         self.context = PromptContext(d) if method.rep_weight > 0 else None
+        # options beyond the reference (defaults: its <a,c>/sqrt d critics and W_o shared with the classifier)
+        self.head_critic = Critic(method.head_critic, method.head_temperature) if method.head_weight > 0 else None
+        self.rep_critic = Critic(method.rep_critic, method.rep_temperature) if method.rep_weight > 0 else None
+        self.rep_projection = (nn.Linear(method.bottleneck_dim, d)
+                               if method.rep_weight > 0 and method.rep_projection == "own" else None)
         self.needs_cache = isinstance(prompt, InstancePrompt) or method.rep_weight > 0 or method.kl_weight > 0
         self.register_buffer("free_mask", torch.empty(0), persistent=False)  # (N, d) r_0 per row index
         self.register_buffer("free_cls", torch.empty(0), persistent=False)  # (N, d) h_0,cls per row index
@@ -162,17 +175,18 @@ class PromptClassifier(L.LightningModule):
         m = self.method
         if m.head_weight > 0:
             per_example, count = head_nce(enc["prompt"].float(), self.head.vectors, enc["tokens"].float(),
-                                          batch["attention_mask"])
+                                          batch["attention_mask"], self.head_critic)
             terms["mi/head"] = clamped_mean(per_example, m.nce_clamp)
-            diagnostics["mi_head_nats"] = mi_lower_bound(per_example, count)
+            diagnostics.update(estimate_diagnostics("head", per_example, count))
         if m.rep_weight > 0 or m.kl_weight > 0:
             mu0, log_sigma0 = self.bottleneck.posterior(self.free_mask[batch["index"]].float())
         if m.rep_weight > 0:
             negatives = self.bottleneck.sample(mu0, log_sigma0, self.num_negatives)  # (B, m, k)
-            per_example, count = representation_nce(self.bottleneck.out(out["z"]), self.bottleneck.out(negatives),
-                                                    self.context(enc["prompt"]))
+            decode = self.rep_projection or self.bottleneck.out  # own critic map, or the classifier's W_o, b_o
+            per_example, count = representation_nce(decode(out["z"]), decode(negatives), self.context(enc["prompt"]),
+                                                    self.rep_critic)
             terms["mi/rep"] = clamped_mean(per_example, m.nce_clamp)
-            diagnostics["mi_rep_nats"] = mi_lower_bound(per_example, count)
+            diagnostics.update(estimate_diagnostics("rep", per_example, count))
         if m.kl_weight > 0:
             terms["kl"] = (gaussian_kl(out["mu"], out["log_sigma"], m.kl_reduction)
                            + gaussian_kl(mu0, log_sigma0, m.kl_reduction))

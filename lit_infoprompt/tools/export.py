@@ -56,10 +56,12 @@ def export_peft(run_dir: str, out_dir: str) -> Path:
         "labels": config.task.labels, "label_words": config.task.label_words, "template": config.task.template,
         "method": config.method.name, "mlm_transform": backbone.has_mlm_head,
         "bottleneck": config.method.bottleneck, "prompt_length": config.prompt.length,
+        "bottleneck_form": config.method.bottleneck_form if config.method.bottleneck else None,
         "mask_offset": config.prompt.length + 1,
         "usage": "feed input ids without the leading <s>; h = last_hidden_state[mask index + mask_offset]; "
                  "r = g(h) (the frozen MLM transform) if mlm_transform else h; if bottleneck: "
-                 "r = bottleneck.out(bottleneck.mu(r)); logits = r @ head.vectors.T + head.bias",
+                 "r = bottleneck.out(bottleneck.mu(r)), plus r itself if bottleneck_form is residual; "
+                 "logits = r @ head.vectors.T + head.bias",
     }, indent=2, default=str) + "\n")
     OmegaConf.save(OmegaConf.load(run_path / "config.yaml"), out / "run_config.yaml")
     return out
