@@ -15,6 +15,14 @@ from typing import Dict, List, Optional
 # mean KL to the prior over an evaluation interval is above this (bottleneck.diagnostics_row writes the count).
 ACTIVE_DIM_NATS = 0.01
 
+# An InfoNCE term's MI estimate log(M+1) - L is bounded by its ceiling log(M+1) (M: the negatives each example used).
+# Read against that ceiling (curve.csv's diag/mi_<term>_frac_of_ceiling, or derived where a run predates it), a term
+# is inert when its estimate is below INERT_FRACTION of the ceiling and saturated when above SATURATED_FRACTION. The
+# comparison judges each run at its last evaluation, and also reports the first evaluation at or after EARLY_STEP.
+INERT_FRACTION = 0.05
+SATURATED_FRACTION = 0.95
+EARLY_STEP = 100
+
 
 def trained(rows: List[Dict[str, float]]) -> List[Dict[str, float]]:
     """The evaluations after training started (step > 0); a curve of step 0 alone is returned as it is."""

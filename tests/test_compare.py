@@ -370,18 +370,21 @@ def test_the_comparison_gives_intervals_mde_and_a_verdict_for_each_difference(tm
         parse_sweep(["margin=2"])
 
 
-def test_the_plot_has_step_and_examples_axes_and_no_wall_clock(tmp_path):
+def test_the_plot_is_against_steps_with_no_wall_clock(tmp_path):
     """Runs of a comparison are timed under different machine load: their seconds are no speed comparison, so the
-    plot must not draw them (make bench gives the cost per step); curves without a seconds column plot too."""
+    plot must not draw them (make bench gives the cost per step); curves without a seconds column plot too. Examples
+    seen are the steps times a fixed batch: no panel of their own (the second panel: tests/test_ceiling.py)."""
     from lit_infoprompt.analysis.plots import mean_curve, plot_curves
 
     slow = [{"step": s, "examples": 8 * s, "seconds": 100.0 * s, "val/acc": 0.5 + s / 100} for s in (0, 10, 20)]
     fast = [{"step": s, "examples": 8 * s, "val/acc": 0.4 + s / 100} for s in (0, 10, 20)]
-    labels = plot_curves({"a": [slow], "b": [fast]}, "val/acc", "title", tmp_path / "curves.png")
-    assert labels == ["optimiser step", "training examples seen (all processes)"]
+    panels = plot_curves({"a": [slow], "b": [fast]}, "val/acc", "title", tmp_path / "curves.png")
+    assert [p["xlabel"] for p in panels] == ["optimiser step", "", "optimiser step"]
+    assert not any("second" in p["xlabel"] or "examples" in p["xlabel"] for p in panels)
     assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
     xs, mean, std = mean_curve([slow, [dict(r, **{"val/acc": r["val/acc"] + 0.2}) for r in slow]], "examples", "val/acc")
     assert list(xs) == [0, 80, 160] and list(mean.round(6)) == [0.6, 0.7, 0.8] and list(std.round(6)) == [0.1] * 3
+    assert mean_curve([slow], "step", "train/loss/ce") is None  # a column no row has: nothing to draw
 
 
 def test_each_method_is_read_against_the_constant_predictor(tmp_path):

@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import List, Optional, Sequence
 
+from lit_infoprompt.analysis.ceiling import with_fractions
 from lit_infoprompt.analysis.comparable import check_comparable
 from lit_infoprompt.analysis.plots import plot_curves
 from lit_infoprompt.analysis.runs import listed, read_run
@@ -49,7 +50,7 @@ def write_comparison(run_dirs: List[Path], methods: List[str], out: Path, target
     rates = {m: result["methods"][m]["prompt_lr"] for m in methods}
     label = {m: f"{m}, prompt lr {', '.join(f'{lr:g}' for lr in rates[m])}" if lr_grid or rates_from else m
              for m in methods}
-    curves = {label[m]: [r["curve"] for r in runs if r["summary"]["method"] == m] for m in methods}
+    curves = {label[m]: [with_fractions(r) for r in runs if r["summary"]["method"] == m] for m in methods}
     plot_curves(curves, result["metric"], header, out / "curves.png")
     (out / "summary.md").write_text(markdown(result, header, methods))
     (out / "summary.json").write_text(json.dumps({"header": header, "task": first["task"], **result}, indent=2,

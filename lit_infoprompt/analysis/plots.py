@@ -1,52 +1,108 @@
-"""Convergence plots: dev metric vs optimiser step and vs training examples seen, mean line and +-1 std band per
-method.
+"""Convergence plots against optimiser step: on the left the dev metric, mean line and +-1 std band per method; on the
+right, what a reader needs beside it: the training cross-entropy (top) and each InfoNCE term's MI estimate as a % of
+its ceiling log(M+1) (bottom; thresholds of inert and saturated from ``lit_infoprompt.curves``), mean over seeds. A
+method without a term draws no line for it; a term whose ceiling a run did not record (the head loss of runs made
+before it was logged) draws none either (``ceiling.with_fractions`` gives the rows their fractions).
 
 No wall-clock axis: the runs of a comparison are trained one after another or side by side under whatever else
 the machine does, so their seconds are no speed comparison. The cost of a step per method comes from
-``make bench``, which times the methods interleaved in one process; a step of every method sees the same batch.
+``make bench``, which times the methods interleaved in one process; a step of every method sees the same batch,
+so examples seen are the step axis times a fixed batch and get no panel of their own.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 
+from lit_infoprompt.analysis.ceiling import TERMS, estimate_column, fraction_column
+from lit_infoprompt.curves import INERT_FRACTION, SATURATED_FRACTION
 
-AXES = ("step", "examples")  # curve.csv columns on the x axes; never "seconds" (see above)
+STEP = "optimiser step"
+CE = "train/loss/ce"
+STYLES = {"head": "--", "rep": "-"}
 
 
 def mean_curve(curves: List[List[dict]], x: str, metric: str):
-    """(x mean, metric mean, metric std) over seeds at each evaluation index (all seeds share the steps)."""
+    """(x mean, metric mean, metric std) over seeds at each evaluation index that has the metric (all seeds share
+    the steps); None when a seed's curve has no value of it."""
+    curves = [[row for row in c if metric in row] for c in curves]
     length = min(len(c) for c in curves)
+    if not length:
+        return None
     xs = np.array([[row[x] for row in c[:length]] for c in curves], dtype=float)
     ys = np.array([[row[metric] for row in c[:length]] for c in curves], dtype=float)
     return xs.mean(0), ys.mean(0), ys.std(0)
 
 
-def plot_curves(curves: Dict[str, List[List[dict]]], metric: str, title: str, path: Path) -> List[str]:
-    """Writes the figure; returns its x-axis labels."""
+def draw(ax, curves: List[List[dict]], key: str, label: str, color: str, scale: float = 1.0,
+         linestyle: str = "-") -> Optional[str]:
+    """The mean over seeds of one column as a line; returns its label, or None when there is nothing to draw."""
+    found = mean_curve(curves, "step", key)
+    if found is None:
+        return None
+    xs, mean, _ = found
+    ax.plot(xs, scale * mean, label=label, color=color, linestyle=linestyle, linewidth=1.5)
+    return label
+
+
+def plot_curves(curves: Dict[str, List[List[dict]]], metric: str, title: str, path: Path) -> List[dict]:
+    """Writes the figure; returns each panel's x label, y label and line labels (dev, train CE, % of ceiling)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
-    for method, runs in curves.items():
-        for ax, x in zip(axes, AXES):
-            xs, mean, std = mean_curve(runs, x, metric)
-            line, = ax.plot(xs, mean, label=f"{method} (n={len(runs)})", linewidth=2)
-            ax.fill_between(xs, mean - std, mean + std, color=line.get_color(), alpha=0.2)
-    axes[0].set_xlabel("optimiser step")
-    axes[1].set_xlabel("training examples seen (all processes)")
-    axes[0].set_ylabel(f"dev {metric.removeprefix('val/')} (mean ± 1 std over seeds)")
-    for ax in axes:
+    fig = plt.figure(figsize=(13, 5.5))
+    grid = fig.add_gridspec(2, 2, width_ratios=(1.25, 1))
+    dev = fig.add_subplot(grid[:, 0])
+    loss = fig.add_subplot(grid[0, 1], sharex=dev)
+    share = fig.add_subplot(grid[1, 1], sharex=dev)
+    lines: Dict[str, List[str]] = {"dev": [], "ce": [], "share": []}
+    unrecorded = []  # terms a method has whose ceiling its runs did not record
+    for i, (method, runs) in enumerate(curves.items()):
+        color = f"C{i % 10}"
+        xs, mean, std = mean_curve(runs, "step", metric)
+        dev.plot(xs, mean, label=f"{method} (n={len(runs)})", color=color, linewidth=2)
+        dev.fill_between(xs, mean - std, mean + std, color=color, alpha=0.2)
+        lines["dev"].append(f"{method} (n={len(runs)})")
+        lines["ce"].append(draw(loss, runs, CE, f"{method} train CE", color))
+        for term in TERMS:
+            drawn = draw(share, runs, fraction_column(term), f"{method} {term} % of ceiling", color, scale=100.0,
+                         linestyle=STYLES[term])
+            lines["share"].append(drawn)
+            if drawn is None and any(estimate_column(term) in row for c in runs for row in c):
+                unrecorded.append(TERMS[term])
+    lines = {k: [label for label in v if label] for k, v in lines.items()}
+    dev.set_ylabel(f"dev {metric.removeprefix('val/')} (mean ± 1 std over seeds)")
+    loss.set_ylabel("train cross-entropy (nats)")
+    share.set_ylabel("InfoNCE estimate,\n% of its ceiling log(M+1)")
+    for fraction, name in ((INERT_FRACTION, "inert"), (SATURATED_FRACTION, "saturated")):
+        share.axhline(100 * fraction, color="grey", linestyle=":", linewidth=1)
+        share.annotate(name, (0.005, 100 * fraction), xycoords=("axes fraction", "data"), fontsize=7, color="grey",
+                       va="bottom" if name == "inert" else "top")
+    share.set_ylim(-5, 105)
+    if not lines["share"]:
+        share.text(0.5, 0.5, "no InfoNCE term with a known ceiling", transform=share.transAxes, ha="center",
+                   va="center", color="grey")
+    if unrecorded:
+        share.set_title(f"no line for the {' or '.join(sorted(set(unrecorded)))}: its ceiling was not recorded",
+                        fontsize=9)
+    for ax in (dev, loss, share):
         ax.grid(alpha=0.3)
-    axes[0].legend(loc="lower right")
+    for ax in (dev, share):
+        ax.set_xlabel(STEP)
+    loss.tick_params(labelbottom=False)
+    dev.legend(loc="lower right")
+    loss.set_title("mean over seeds; colours as on the left", fontsize=9)
+    if lines["share"]:
+        share.legend(loc="center right", fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    labels = [ax.get_xlabel() for ax in axes]
+    panels = [{"xlabel": ax.get_xlabel(), "ylabel": ax.get_ylabel(), "lines": lines[name]}
+              for name, ax in (("dev", dev), ("ce", loss), ("share", share))]
     plt.close(fig)
-    return labels
+    return panels

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from lit_infoprompt.analysis.tables import interval_text
+from lit_infoprompt.curves import EARLY_STEP, INERT_FRACTION, SATURATED_FRACTION
 from lit_infoprompt.errors import InputError
 
 RUN_FILES = ("config.yaml", "split.json", "curve.csv", "summary.json")
@@ -77,9 +78,15 @@ seeds could detect with 80 % power (MDE), and a verdict: better, worse, equal wi
 the stated margin), or too few seeds to tell. Each table also shows the test set's own noise (the interval of one
 run's score on its finite test set) next to the spread across seeds.
 
-Also new: the estimator diagnostics (each InfoNCE term's MI estimate in nats, the bottleneck's KL per dimension,
-active dimensions and σ), the code version of every run (a comparison refuses runs of different code), and
-resumed runs that replay the same random numbers.
+Also new: the estimator diagnostics (each InfoNCE term's MI estimate in nats and as a % of its ceiling log(M+1),
+the bottleneck's KL per dimension, active dimensions and σ), the code version of every run (a comparison refuses
+runs of different code), and resumed runs that replay the same random numbers. A term is read against its
+ceiling, not against a fixed number of nats: **inert** below {inert:g} % of it, **saturated** above {saturated:g} %,
+judged per run at the last evaluation (the sentences add the first evaluation at or after step {early}). The
+representation loss's ceiling is log(m+1) with m its negatives per example, so runs made before the ceiling was
+logged get it from their config; the head loss's depends on each example's token count, and where a run did not
+record it the report says so instead of a verdict. Each plot shows, beside the dev curve, the training
+cross-entropy and each term's % of its ceiling.
 """
 
 
@@ -243,8 +250,9 @@ def report(runs_dir: str = "runs", out: str = "docs/RESULTS.md", archive: Option
     scope = ["## What this report does not hold", "",
              f"Asked for: {asked}; and robustness on {', '.join(EXPECTED_ROBUSTNESS)}. "
              "Missing:", "", *gaps, ""] if gaps else []
-    text = (PREAMBLE.format(backbones=", ".join(sorted(backbones))) + "\n" + "\n".join(glance(summaries) + scope
-                                                                                       + sections))
+    preamble = PREAMBLE.format(backbones=", ".join(sorted(backbones)), inert=100 * INERT_FRACTION,
+                               saturated=100 * SATURATED_FRACTION, early=EARLY_STEP)
+    text = preamble + "\n" + "\n".join(glance(summaries) + scope + sections)
     text += "\n## Runs in this report\n\nUnder `docs/results/`:\n\n" + "\n".join(run_lists) + "\n"
     out_path.write_text(text)
     return out_path

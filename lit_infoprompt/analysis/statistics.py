@@ -9,6 +9,7 @@ import math
 import statistics
 from typing import Dict, List, Optional
 
+from lit_infoprompt.analysis.ceiling import term_against_ceiling
 from lit_infoprompt.analysis.comparable import code_versions, environments, mixed_versions
 from lit_infoprompt.analysis.power import (METRIC_MARGIN, STEPS_MARGIN, constant_predictors, difference,
                                            test_gold_counts, test_noise)
@@ -91,13 +92,10 @@ def reaching(runs: List[dict], metric: str, target: float) -> dict:
     return {**mean_std(steps), "reached": len(reached), "of": len(steps), "median_all": None if math.isinf(median) else median}
 
 
-FLAT_NATS = 0.05  # an InfoNCE estimate below this at every evaluation: the term is not learning
-
-
 def estimator_diagnostics(runs: List[dict]) -> dict:
-    """Per method: the estimator diagnostics of curve.csv (the first and last trained evaluation), mean over runs,
-    and how many runs had an MI estimate that never moved (below 0.05 nats at every evaluation) or a collapsed
-    bottleneck (no active latent dimension at the last evaluation)."""
+    """Per method: the estimator diagnostics of curve.csv (the first and last trained evaluation), mean over runs;
+    each InfoNCE term also against its ceiling log(M+1) (``ceiling``: fractions and inert / saturated verdicts), and
+    how many runs had a collapsed bottleneck (no active latent dimension at the last evaluation)."""
     out = {}
     for name in ("mi_head_nats", "mi_rep_nats", "kl_per_dim", "active_dims", "sigma"):
         key = f"diag/{name}"
@@ -108,7 +106,7 @@ def estimator_diagnostics(runs: List[dict]) -> dict:
         out[name] = {"first": statistics.fmean(s[0] for s in series), "last": statistics.fmean(s[-1] for s in series),
                      "max": max(max(s) for s in series), "runs": len(series)}
         if name.startswith("mi_"):
-            out[name]["flat_runs"] = sum(max(s) < FLAT_NATS for s in series)
+            out[name]["ceiling"] = term_against_ceiling(runs, name.split("_")[1])
         if name == "active_dims":
             out[name]["collapsed_runs"] = sum(s[-1] == 0 for s in series)
     return out

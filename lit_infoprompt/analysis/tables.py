@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import List, Optional
 
+from lit_infoprompt.analysis.ceiling import NOT_RECORDED
 from lit_infoprompt.analysis.comparable import code_lines
 from lit_infoprompt.analysis.power import sentence
-from lit_infoprompt.analysis.statistics import FLAT_NATS
-from lit_infoprompt.curves import ACTIVE_DIM_NATS
+from lit_infoprompt.curves import ACTIVE_DIM_NATS, EARLY_STEP, INERT_FRACTION, SATURATED_FRACTION
 
 
 def fmt(stat: dict, digits: int = 4) -> str:
@@ -23,24 +23,56 @@ def steps_cell(stat: dict) -> str:
     return f"{median} ({stat['reached']}/{stat['of']})"
 
 
+def verdict_counts(counts: dict, runs: int, joiner: str = " and ") -> str:
+    """'saturated in 5/5 runs', 'inert in 2/5 and in between in 3/5 runs'."""
+    return joiner.join(f"{name} in {n}/{runs}" for name, n in counts.items()) + " runs"
+
+
+def ceiling_cell(ceiling: dict) -> str:
+    """'0.7 → 97.9: saturated 5/5' (% of the ceiling, first → last, mean over runs; the verdicts at the last)."""
+    if ceiling["last"] is None:
+        return NOT_RECORDED
+    counts = ", ".join(f"{name} {n}/{ceiling['runs']}" for name, n in ceiling["last_verdicts"].items())
+    return f"{100 * ceiling['first']:.1f} → {100 * ceiling['last']:.1f}: {counts}"
+
+
+def ceiling_sentence(method: str, term: str, d: dict) -> str:
+    """One term of one method against its ceiling, in words."""
+    c = d["ceiling"]
+    text = (f"- `{method}`: the {term}'s MI estimate log(M+1) − L went from {d['first']:.3f} to {d['last']:.3f} nats "
+            f"(mean over runs)")
+    if c["last"] is None:
+        return (text + "; its ceiling log(M+1) was not recorded by these runs (it depends on each example's token "
+                "count), so it gets no verdict.")
+    text += (f", {100 * c['first']:.1f} % → {100 * c['last']:.1f} % of its ceiling ({c['ceiling_nats']:.3f} nats): "
+             f"{verdict_counts(c['last_verdicts'], c['runs'])} at the last evaluation")
+    if c["early_verdicts"]:
+        when = f"step {c['early_steps'][0]}" if len(c["early_steps"]) == 1 else f"the first evaluation from step {EARLY_STEP}"
+        text += f"; at {when} ({100 * c['early']:.1f} %) {verdict_counts(c['early_verdicts'], c['runs'])}"
+    if c["derived_runs"]:
+        m = ", ".join(str(n) for n in c["config_negatives"])
+        some = "" if c["derived_runs"] == c["runs"] else f" ({c['derived_runs']}/{c['runs']} runs)"
+        text += (f". These runs predate the recorded ceiling: it is log(m+1) with m = {m} negatives from their "
+                 f"config{some}")
+    return text + "."
+
+
 def diagnostics_lines(result: dict, methods: List[str]) -> List[str]:
-    """The estimator diagnostics table and one plain sentence per finding (a flat MI estimate, a collapsed
-    bottleneck)."""
+    """The estimator diagnostics table and one plain sentence per finding (each InfoNCE term against its ceiling:
+    inert, saturated or in between; a collapsed bottleneck)."""
     rows, findings = [], []
     for method in methods:
         diag = result["methods"][method].get("diagnostics") or {}
         if not diag:
             continue
         cell = {name: f"{d['first']:.3f} → {d['last']:.3f}" for name, d in diag.items()}
-        rows.append(f"| {method} | {cell.get('mi_head_nats', '')} | {cell.get('mi_rep_nats', '')} | "
+        share = {name: ceiling_cell(diag[name]["ceiling"]) for name in ("mi_head_nats", "mi_rep_nats") if name in diag}
+        rows.append(f"| {method} | {cell.get('mi_head_nats', '')} | {share.get('mi_head_nats', '')} | "
+                    f"{cell.get('mi_rep_nats', '')} | {share.get('mi_rep_nats', '')} | "
                     f"{cell.get('kl_per_dim', '')} | {cell.get('active_dims', '')} | {cell.get('sigma', '')} |")
         for name, term in (("mi_head_nats", "head loss"), ("mi_rep_nats", "representation loss")):
             if name in diag:
-                d = diag[name]
-                state = (f"never rose above {FLAT_NATS} nats in {d['flat_runs']}/{d['runs']} runs: that term is not "
-                         f"learning there" if d["flat_runs"] else f"rose above {FLAT_NATS} nats in every run")
-                findings.append(f"- `{method}`: the {term}'s MI estimate log(M+1) − L went from {d['first']:.3f} to "
-                                f"{d['last']:.3f} nats (mean over runs; highest {d['max']:.3f}) and {state}.")
+                findings.append(ceiling_sentence(method, term, diag[name]))
         if "active_dims" in diag:
             d, kl = diag["active_dims"], diag["kl_per_dim"]
             findings.append(f"- `{method}`: the bottleneck ended with {d['last']:.1f} active latent dimensions on "
@@ -49,11 +81,16 @@ def diagnostics_lines(result: dict, methods: List[str]) -> List[str]:
     if not rows:
         return []
     return ["", "Estimator diagnostics (training, first → last evaluation interval, mean over runs): each InfoNCE "
-            "term's MI estimate log(M+1) − L in nats (0 = the critic cannot tell the positive from its M negatives), "
-            "the prompted posterior's KL to the prior per latent dimension, the number of active dimensions (mean KL "
-            f"above {ACTIVE_DIM_NATS} nats) and the mean σ.", "",
-            "| method | head MI (nats) | rep MI (nats) | KL per dim | active dims | σ |", "|---|---|---|---|---|---|",
-            *rows, "", *findings]
+            "term's MI estimate log(M+1) − L in nats (0 = the critic cannot tell the positive from its M negatives) "
+            "and as a % of its ceiling log(M+1), the largest value it can take; the prompted posterior's KL to the "
+            f"prior per latent dimension, the number of active dimensions (mean KL above {ACTIVE_DIM_NATS} nats) and "
+            f"the mean σ. Against the ceiling a term is **inert** below {100 * INERT_FRACTION:g} % and **saturated** "
+            f"above {100 * SATURATED_FRACTION:g} %, otherwise in between: each run is judged at its last evaluation "
+            f"(the counts in the table), and the sentences also give the first evaluation at or after step "
+            f"{EARLY_STEP}. A head-loss ceiling depends on each example's token count: runs that did not record it "
+            f"get no verdict ({NOT_RECORDED}).", "",
+            "| method | head MI (nats) | head, % of ceiling | rep MI (nats) | rep, % of ceiling | KL per dim | "
+            "active dims | σ |", "|---|---|---|---|---|---|---|---|", *rows, "", *findings]
 
 
 def interval_text(interval: Optional[List[float]], digits: int) -> str:
