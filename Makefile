@@ -5,13 +5,17 @@
 #   make train RESUME=<run dir>                      continue an unfinished run from its last checkpoint
 #   make train ... GPUS=4                             Lightning DDP on 4 GPUs (data.batch_size is per GPU)
 #   make compare TASK=cb SHOTS=16 [METHODS="prompt_tuning infoprompt"] [SEEDS="13 21 42 87 100"]
+#                METHODS: space-separated arms, each a method preset or <arm>=<preset>+<key>=<value>[+<key>=<value>]
+#                (a preset with config overrides, under its own name; no spaces or commas in a value), e.g.
+#                METHODS="prompt_tuning pt_lw=prompt_tuning+prompt.init=label_words gamma1=infoprompt+method.head_weight=1"
 #                [LRS="1e-3 1e-2"] [NAME=cb-ablations]  prompt lr grid (rate chosen on dev); output folder name
-#                [LR_FROM=runs/compare/cb-16shot]    each method at the rate that grid chose (ablations: infoprompt's)
+#                [LR_FROM=runs/compare/cb-16shot]    each arm at the rate that grid chose (else its preset's, else
+#                                                    infoprompt's: the ablations)
 #                [ALLOW_MIXED=1]                     aggregate runs made by different code versions
 #                [MARGIN=0.05]                       "equal" only when the 95% interval lies within +-MARGIN
 #                [WORKERS=2|auto] [THREADS=1]        the grid's runs in parallel worker processes (one per GPU)
 #                [LAUNCHER=submitit SLURM_PARTITION=... SLURM_GPUS=1 SLURM_TIME=60 SLURM_CPUS=8]  one SLURM job per run
-#   make robustness TASK=cb [METHODS=...] [SEEDS=...] [LR_FROM=runs/compare/cb-16shot]
+#   make robustness TASK=cb [METHODS=...] [SEEDS=...] [LR_FROM=runs/compare/cb-16shot]   (presets, no arms)
 #                                                     every prompt.init x method x seed, spread per method;
 #                                                     LR_FROM: each method at the prompt lr its grid chose
 #   make report                                       docs/RESULTS.md from runs/compare, runs/robustness

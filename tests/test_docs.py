@@ -72,7 +72,7 @@ def makefile() -> tuple[set, set]:
 def check_cli(command: str, args: list[str]) -> None:
     """Parse ``args`` as ``python -m lit_infoprompt <command>`` would, without running anything."""
     from lit_infoprompt.__main__ import COMMANDS
-    from lit_infoprompt.sweep.args import parse_sweep, refuse_ddp
+    from lit_infoprompt.sweep.args import arm_configs, parse_sweep, refuse_ddp
     from lit_infoprompt.config import load_config
     from lit_infoprompt.train.console import take_quiet_flag
     from lit_infoprompt.errors import InputError
@@ -90,8 +90,10 @@ def check_cli(command: str, args: list[str]) -> None:
         sweep = parse_sweep(args)
         if command == "robustness" and len(sweep.prompt_lrs) > 1:
             raise InputError("robustness takes no prompt lr grid")
-        for method in sweep.methods:
-            refuse_ddp(load_config([*sweep.overrides, f"method={method}"]))
+        if command == "robustness" and sweep.arms:
+            raise InputError("robustness takes method presets, not arms")
+        for config in arm_configs(sweep).values():  # every arm: its preset and overrides
+            refuse_ddp(config)
     else:
         most = {"export-peft": 2, "report": 3, "theory": 1, "fetch-backbone": 0}[command]
         if len(args) > most or (command == "export-peft" and len(args) != 2):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional, Sequence
 
+from lit_infoprompt.analysis.arms import arm_of
 from lit_infoprompt.analysis.runs import experiment_key
 from lit_infoprompt.errors import InputError
 from lit_infoprompt.provenance import describe, recorded, version_of
@@ -72,23 +73,35 @@ def code_lines(versions: Dict[str, dict], mixed: bool, differing: Optional[str])
     return lines + (["", f"Environments differ between the runs: {differing}."] if differing else [])
 
 
-def check_comparable(runs: List[dict], may_differ: Sequence[str] = (), allow_mixed_versions: bool = False) -> None:
-    """Runs may differ in method and seed only (and ``may_differ``); each seed's runs used the same data; all
-    were made by the same code unless ``allow_mixed_versions``."""
+def check_comparable(runs: List[dict], may_differ: Sequence[str] = (), allow_mixed_versions: bool = False,
+                     arm_keys: Sequence[str] = ()) -> None:
+    """Runs may differ in method and seed only (and ``may_differ``; runs of different arms also in ``arm_keys``,
+    the keys the arms override); within an arm (``arms.assign``, else a method) in nothing but the seed and
+    ``may_differ``; each seed's runs used the same data; all were made by the same code unless
+    ``allow_mixed_versions``."""
     versions = code_versions(runs)
     if mixed_versions(runs) and not allow_mixed_versions:
         raise InputError(f"the runs were made by {len(versions)} code versions ({versions_text(versions)}): rerun them with one "
                          f"version, or pass allow_mixed_versions=true to aggregate them anyway")
-    drop = ("method", "seed", "code", *may_differ)
-    reference = experiment_key(runs[0]["config"], drop=drop)
-    for r in runs[1:]:
-        key = experiment_key(r["config"], drop=drop)
-        if key != reference:
-            diff = sorted(k for k in set(key) | set(reference) if key.get(k) != reference.get(k))
-            raise InputError(f"cannot compare {r['dir']} with {runs[0]['dir']}: they differ in {', '.join(diff)}")
+    same_experiment(runs, ("method", "seed", "code", *may_differ, *arm_keys))
+    by_arm: Dict[str, List[dict]] = {}
+    for r in runs:
+        by_arm.setdefault(arm_of(r), []).append(r)
+    for arm_runs in by_arm.values():
+        same_experiment(arm_runs, ("seed", "code", *may_differ))
     by_seed: Dict[int, set] = {}
     for r in runs:
         by_seed.setdefault(r["summary"]["seed"], set()).add(r["summary"]["split_checksum"])
     mixed = [seed for seed, sums in by_seed.items() if len(sums) > 1]
     if mixed:
         raise InputError(f"runs of seed(s) {mixed} used different data (split checksums differ)")
+
+
+def same_experiment(runs: List[dict], drop: Sequence[str]) -> None:
+    """Every run's experiment key (less ``drop``) equals the first run's, else one line naming what differs."""
+    reference = experiment_key(runs[0]["config"], drop=drop)
+    for r in runs[1:]:
+        key = experiment_key(r["config"], drop=drop)
+        if key != reference:
+            diff = sorted(k for k in set(key) | set(reference) if key.get(k) != reference.get(k))
+            raise InputError(f"cannot compare {r['dir']} with {runs[0]['dir']}: they differ in {', '.join(diff)}")

@@ -4,15 +4,17 @@
 With a prompt lr grid each method's rate is chosen on dev only: the highest mean best-dev score over the seeds
 (ties: the higher mean dev AUC, then the smaller rate). The tables and paired tests use each method's chosen rate;
 the grid's dev scores are reported next to them. Test scores play no part in the choice. The runs must differ in
-nothing but the method and the seed (``comparable``).
+nothing but the method and the seed (``comparable``); the arms of a comparison (``arms``: a preset plus config
+overrides under a name of its own) also in the keys they override. Every table is keyed on the arm's name.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
+from lit_infoprompt.analysis.arms import arm_keys, arm_of, assign, complete, describe, described
 from lit_infoprompt.analysis.ceiling import with_fractions
 from lit_infoprompt.analysis.comparable import check_comparable
 from lit_infoprompt.analysis.plots import plot_curves
@@ -24,19 +26,24 @@ from lit_infoprompt.analysis.tables import markdown
 def write_comparison(run_dirs: List[Path], methods: List[str], out: Path, target: Optional[float],
                      lr_grid: bool = False, allow_mixed_versions: bool = False, rates_from: Optional[str] = None,
                      relative_to: Optional[Path] = None, margin: Optional[float] = None,
-                     failures: Sequence[dict] = ()) -> dict:
-    """The comparison of ``run_dirs``; with ``lr_grid`` each method's runs at its dev-chosen prompt lr; with
-    ``rates_from`` (a comparison folder whose grid chose each method's rate) the methods' rates may differ.
+                     failures: Sequence[dict] = (), arms: Optional[Dict[str, dict]] = None) -> dict:
+    """The comparison of ``run_dirs`` between the arms ``methods`` (``arms``: what each arm is, ``analysis.arms``;
+    without it each is the method preset of its name); with ``lr_grid`` each arm's runs at its dev-chosen prompt
+    lr; with ``rates_from`` (a comparison folder whose grid chose each arm's rate) the arms' rates may differ.
     Also writes ``spec.json``, what ``report`` needs to compute this comparison again from the run directories."""
     runs = [read_run(d) for d in run_dirs]
+    assign(runs, methods, arms)
     may_differ = ("optim.prompt_lr",) if lr_grid or rates_from else ()
-    check_comparable(runs, may_differ=may_differ, allow_mixed_versions=allow_mixed_versions)
+    check_comparable(runs, may_differ=may_differ, allow_mixed_versions=allow_mixed_versions,
+                     arm_keys=arm_keys(complete(methods, arms)))
     choice = choose_prompt_lr(runs, methods) if lr_grid else {}
     if lr_grid:
-        runs = [r for r in runs if r["config"]["optim"]["prompt_lr"] == choice[r["summary"]["method"]]["chosen"]]
+        runs = [r for r in runs if r["config"]["optim"]["prompt_lr"] == choice[arm_of(r)]["chosen"]]
     result = aggregate(runs, methods, target, margin)
     result["prompt_lr_choice"] = choice
     result["failed_runs"] = list(failures)
+    if described(arms):
+        result["arms"] = {m: complete(methods, arms)[m] for m in methods}
     first = runs[0]["summary"]
     seeds = sorted({r["summary"]["seed"] for r in runs})
     split = f"{first['shots']}-shot" if first["shots"] else f"{first['protocol']} {first['split_size']}"
@@ -50,13 +57,18 @@ def write_comparison(run_dirs: List[Path], methods: List[str], out: Path, target
     rates = {m: result["methods"][m]["prompt_lr"] for m in methods}
     label = {m: f"{m}, prompt lr {', '.join(f'{lr:g}' for lr in rates[m])}" if lr_grid or rates_from else m
              for m in methods}
-    curves = {label[m]: [with_fractions(r) for r in runs if r["summary"]["method"] == m] for m in methods}
+    curves = {label[m]: [with_fractions(r) for r in runs if arm_of(r) == m] for m in methods}
     plot_curves(curves, result["metric"], header, out / "curves.png")
-    (out / "summary.md").write_text(markdown(result, header, methods))
+    text = markdown(result, header, methods)
+    if described(arms):  # what each arm is, once, below the title
+        title, rest = text.split("\n\n", 1)
+        text = "\n\n".join([title, *describe(methods, arms), rest])
+    (out / "summary.md").write_text(text)
     (out / "summary.json").write_text(json.dumps({"header": header, "task": first["task"], **result}, indent=2,
                                                  default=str) + "\n")
     (out / "runs.txt").write_text("".join(f"{d}\n" for d in listed(run_dirs, relative_to)))
-    spec = {"kind": "compare", "methods": methods, "target": target, "margin": margin, "lr_grid": lr_grid,
+    spec = {"kind": "compare", "methods": methods, **({"arms": result["arms"]} if "arms" in result else {}),
+            "target": target, "margin": margin, "lr_grid": lr_grid,
             "allow_mixed_versions": allow_mixed_versions, "rates_from": rates_from and Path(rates_from).name,
             "runs": listed(run_dirs, relative_to)}
     (out / "spec.json").write_text(json.dumps(spec, indent=2) + "\n")

@@ -140,7 +140,8 @@ def recompute(archive: Path) -> Dict[str, List[Path]]:
         spec, folder = json.loads(spec_path.read_text()), spec_path.parent
         write_comparison([archive / d for d in spec["runs"]], spec["methods"], folder, spec["target"],
                          lr_grid=spec["lr_grid"], allow_mixed_versions=spec["allow_mixed_versions"],
-                         rates_from=spec["rates_from"], relative_to=archive, margin=spec.get("margin"))
+                         rates_from=spec["rates_from"], relative_to=archive, margin=spec.get("margin"),
+                         arms=spec.get("arms"))
         done["compare"].append(folder)
     for spec_path in sorted((archive / "robustness").glob("*/spec.json")):
         spec, folder = json.loads(spec_path.read_text()), spec_path.parent

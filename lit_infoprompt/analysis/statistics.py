@@ -9,6 +9,7 @@ import math
 import statistics
 from typing import Dict, List, Optional
 
+from lit_infoprompt.analysis.arms import arm_of
 from lit_infoprompt.analysis.ceiling import term_against_ceiling
 from lit_infoprompt.analysis.comparable import code_versions, environments, mixed_versions
 from lit_infoprompt.analysis.power import (METRIC_MARGIN, STEPS_MARGIN, constant_predictors, difference,
@@ -51,7 +52,7 @@ def choose_prompt_lr(runs: List[dict], methods: List[str]) -> Dict[str, dict]:
     for method in methods:
         by_lr: Dict[float, List[dict]] = {}
         for r in runs:
-            if r["summary"]["method"] == method:
+            if arm_of(r) == method:
                 by_lr.setdefault(r["config"]["optim"]["prompt_lr"], []).append(r)
         seed_sets = {lr: sorted(r["summary"]["seed"] for r in rs) for lr, rs in by_lr.items()}
         if len({tuple(seeds) for seeds in seed_sets.values()}) > 1:
@@ -141,7 +142,7 @@ def aggregate(runs: List[dict], methods: List[str], target: Optional[float], mar
     ``power.STEPS_MARGIN`` x max_steps."""
     metric = f"val/{runs[0]['summary']['dev_metric']}"
     test_keys = [k for k in runs[0]["summary"] if k.startswith("test_")]
-    by_method = {m: [r for r in runs if r["summary"]["method"] == m] for m in methods}
+    by_method = {m: [r for r in runs if arm_of(r) == m] for m in methods}
     thresholds = target_thresholds(by_method, metric)
     target_rule = "given" if target is not None else "median of the best dev scores of all runs of all methods"
     if target is None:

@@ -1,26 +1,42 @@
 """What a sweep command was asked for: ``compare`` and ``robustness`` share the parsing of methods, seeds, targets,
 margins, prompt learning rates and how the grid is launched.
+
+An item of ``methods=[...]`` is an **arm**: a method preset (``prompt_tuning``: an arm named after it), or
+``<arm name>=<preset>+<key>=<value>[+<key>=<value>...]``, the preset with config overrides of its own, e.g.
+``pt_lw=prompt_tuning+prompt.init=label_words`` or ``gamma1=infoprompt+method.head_weight=1`` (an override of
+``method.*`` wins over the preset's file, as on the command line).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
-from lit_infoprompt.config import Config, processes
+from lit_infoprompt.config import CONF_DIR, Config, load_config, processes
 from lit_infoprompt.errors import InputError
 from lit_infoprompt.sweep.grid import Launch
 
 DEFAULT_SEEDS = [13, 21, 42, 87, 100]
 
 
+@dataclass(frozen=True)
+class Arm:
+    """One arm of a sweep: a method preset and the config overrides it runs with, under a name of its own."""
+
+    name: str
+    method: str
+    overrides: Tuple[str, ...] = ()
+
+
 @dataclass
 class Sweep:
     """What a sweep command was asked for (``compare`` and ``robustness`` share the parsing)."""
 
-    methods: List[str] = field(default_factory=lambda: ["prompt_tuning", "infoprompt"])
+    methods: List[str] = field(default_factory=lambda: ["prompt_tuning", "infoprompt"])  # the arms' names
+    arms: Dict[str, Arm] = field(default_factory=dict)  # the arms given as <name>=<preset>+<key>=<value>...
     seeds: List[int] = field(default_factory=lambda: list(DEFAULT_SEEDS))
     target: Optional[float] = None
     margin: Optional[float] = None  # equivalence margin of a score difference (None: power.METRIC_MARGIN)
@@ -30,6 +46,10 @@ class Sweep:
     name: Optional[str] = None
     launch: Launch = field(default_factory=Launch)  # workers=, threads=, launcher=, submitit_cluster=, slurm_*=
     overrides: List[str] = field(default_factory=list)
+
+    def arm_list(self) -> List[Arm]:
+        """Every arm, in the order given; a plain preset is an arm of its name without overrides."""
+        return [self.arms.get(m) or Arm(m, m) for m in self.methods]
 
 
 def parse_sweep(args: List[str]) -> Sweep:
@@ -42,7 +62,8 @@ def parse_sweep(args: List[str]) -> Sweep:
             values = [v for v in value.strip("[]").replace(",", " ").split() if v]
             try:
                 if key == "methods":
-                    sweep.methods = values
+                    sweep.arms = {a.name: a for a in map(parse_arm, values) if a.overrides or a.name != a.method}
+                    sweep.methods = [v.partition("=")[0] for v in values]
                 elif key == "seeds":
                     sweep.seeds = [int(v) for v in values]
                 else:
@@ -75,12 +96,69 @@ def parse_sweep(args: List[str]) -> Sweep:
             sweep.overrides.append(item)
     if len(sweep.methods) < 1 or not sweep.seeds:
         raise InputError("compare needs at least one method and one seed")
+    check_arms(sweep)
+    arm_overrides = [o for arm in sweep.arms.values() for o in arm.overrides]
     given = [what for what, on in (("prompt_lrs=[...]", sweep.prompt_lrs != [None]),
                                    ("prompt_lr_from", sweep.prompt_lr_from is not None),
-                                   ("optim.prompt_lr", sets_prompt_lr(sweep.overrides))) if on]
+                                   ("optim.prompt_lr", sets_prompt_lr(sweep.overrides + arm_overrides))) if on]
     if len(given) > 1:
         raise InputError(f"give the prompt learning rate one way, not as {' and '.join(given)}")
     return sweep
+
+
+ARM_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+ARM_SYNTAX = "<arm name>=<preset>+<key>=<value>[+<key>=<value>...]"
+NOT_PER_ARM = ("task", "method", "seed", "task.name", "method.name")  # the sweep's, the same for every arm
+
+
+def parse_arm(item: str) -> Arm:
+    """``prompt_tuning`` or ``pt_lw=prompt_tuning+prompt.init=label_words``; a '+' splits only before a
+    ``key=``, so a value such as ``1e+3`` stays whole."""
+    name, is_arm, spec = item.partition("=")
+    if not ARM_NAME.fullmatch(name):
+        raise InputError(f"methods: bad arm name {name!r} in {item!r}: letters, digits, '_', '.' or '-' (no '/'), "
+                         f"as {ARM_SYNTAX}")
+    if not is_arm:
+        return Arm(name, name)
+    method, *overrides = re.split(r"\+(?=[A-Za-z_][\w.]*=)", spec)
+    if not ARM_NAME.fullmatch(method) or any(not re.match(r"[A-Za-z_][\w.]*=", o) for o in overrides):
+        raise InputError(f"methods: cannot read the arm {item!r}: expected {ARM_SYNTAX}")
+    keys = [o.partition("=")[0] for o in overrides]
+    if any(k in NOT_PER_ARM for k in keys):
+        raise InputError(f"methods: the arm {name} sets {', '.join(k for k in keys if k in NOT_PER_ARM)}: the task, "
+                         f"method and seed are the sweep's (an arm is {ARM_SYNTAX})")
+    if len(set(keys)) < len(keys):
+        raise InputError(f"methods: the arm {name} sets a key twice: {item!r}")
+    if (overrides or method != name) and (CONF_DIR / "method" / f"{name}.yaml").is_file():
+        raise InputError(f"methods: the arm {item!r} is named after the method preset {name}: give it a name of its "
+                         f"own")
+    return Arm(name, method, tuple(overrides))
+
+
+def check_arms(sweep: Sweep) -> None:
+    """Arm names are unique, and no arm sets a key the whole sweep sets too."""
+    repeated = sorted({m for m in sweep.methods if sweep.methods.count(m) > 1})
+    if repeated:
+        raise InputError(f"methods: the arm name(s) {', '.join(repeated)} are given twice: every arm needs a name "
+                         f"of its own")
+    wide = {o.partition("=")[0] for o in sweep.overrides}
+    for arm in sweep.arms.values():
+        both = [o.partition("=")[0] for o in arm.overrides if o.partition("=")[0] in wide]
+        if both:
+            raise InputError(f"methods: the arm {arm.name} sets {', '.join(both)}, which the sweep sets for every "
+                             f"arm too: set it in one place")
+
+
+def arm_configs(sweep: Sweep) -> Dict[str, Config]:
+    """Each arm's config (the sweep's overrides, its preset, its own overrides): fails early, with one line, on a
+    bad override of any arm."""
+    configs = {}
+    for arm in sweep.arm_list():
+        try:
+            configs[arm.name] = load_config([*sweep.overrides, f"method={arm.method}", *arm.overrides])
+        except InputError as err:
+            raise InputError(f"the arm {arm.name}: {err}" if arm.overrides else str(err)) from None
+    return configs
 
 
 LAUNCH_KEYS = ("workers", "threads", "launcher", "submitit_cluster", "slurm_partition", "slurm_gpus", "slurm_cpus",
@@ -131,15 +209,17 @@ def sets_prompt_lr(overrides: List[str]) -> bool:
 ABLATION_RATE_FROM = "infoprompt"  # a method the grid did not cover runs at the rate chosen for this one
 
 
-def chosen_rates(folder: str, methods: List[str]) -> Dict[str, float]:
-    """Each method's prompt lr chosen on dev by a ``compare`` grid (its summary.json); a method the grid did not
-    cover (InfoPrompt's ablations) takes the rate chosen for ``infoprompt``."""
+def chosen_rates(folder: str, methods: List[str], presets: Optional[Dict[str, str]] = None) -> Dict[str, float]:
+    """Each arm's prompt lr chosen on dev by a ``compare`` grid (its summary.json, keyed on arm names); an arm the
+    grid did not cover takes the rate chosen for its preset (``presets``: arm name -> preset), else the rate
+    chosen for ``infoprompt`` (InfoPrompt's ablations)."""
     path = Path(folder) / "summary.json"
     if not path.is_file():
         raise InputError(f"prompt_lr_from: no comparison at {path} (run `make compare ... LRS=...` first)")
     choice = json.loads(path.read_text()).get("prompt_lr_choice") or {}
-    fallback = choice.get(ABLATION_RATE_FROM)
-    missing = [m for m in methods if m not in choice and fallback is None]
+    presets = presets or {}
+    source = {m: next((k for k in (m, presets.get(m), ABLATION_RATE_FROM) if k in choice), None) for m in methods}
+    missing = [m for m in methods if source[m] is None]
     if missing:
         raise InputError(f"prompt_lr_from: {path} chose no prompt lr for {', '.join(missing)} (was it run with LRS?)")
-    return {m: (choice.get(m) or fallback)["chosen"] for m in methods}
+    return {m: choice[source[m]]["chosen"] for m in methods}

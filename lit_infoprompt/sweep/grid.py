@@ -43,12 +43,19 @@ _BACKBONES: Dict[str, tuple] = {}  # per process: model settings -> (backbone, t
 
 @dataclass(frozen=True)
 class Job:
-    """One run of a grid: its overrides (task, model, data, method, seed, prompt lr, ...) and labels to print."""
+    """One run of a grid: its overrides (task, model, data, method, seed, prompt lr, ...) and labels to print:
+    its method preset, seed, prompt lr and the arm it is a run of (None: the arm is the preset)."""
 
     overrides: tuple
     method: str
     seed: int
     prompt_lr: Optional[float] = None
+    arm: Optional[str] = None
+
+    @property
+    def label(self) -> str:
+        """The arm's name: what failures, progress lines and the comparison call this run's arm."""
+        return self.arm or self.method
 
 
 @dataclass
@@ -197,7 +204,7 @@ class Progress:
     def line(self, job: Job, result: dict) -> str:
         self.done += 1
         lr = "" if job.prompt_lr is None else f" lr {job.prompt_lr:g}"
-        what = f"{job.method} seed {job.seed}{lr}"
+        what = f"{job.label} seed {job.seed}{lr}"
         if "error" in result:
             status = f"FAILED: {result['error']}"
         else:

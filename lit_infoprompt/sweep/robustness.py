@@ -21,6 +21,9 @@ def robustness(args: List[str]) -> Path:
     [allow_mixed_versions=true] [key=value ...]``. With ``prompt_lr_from`` each method runs at the prompt lr
     its ``compare`` grid chose on dev."""
     sweep = parse_sweep(args)
+    if sweep.arms:
+        raise InputError(f"robustness takes method presets, not arms ({', '.join(sweep.arms)}): it varies "
+                         f"prompt.init itself; compare takes arms")
     methods, seeds, overrides, source = sweep.methods, sweep.seeds, sweep.overrides, sweep.prompt_lr_from
     if len(sweep.prompt_lrs) > 1:
         raise InputError("robustness runs one prompt learning rate per method (optim.prompt_lr=... or "
@@ -31,6 +34,6 @@ def robustness(args: List[str]) -> Path:
         {m: sweep.prompt_lrs[0] if sweep.prompt_lrs[0] is not None else config.optim.prompt_lr for m in methods}
     jobs = [job for init in INITS for m in methods
             for job in grid_jobs([*overrides, f"prompt.init={init}"], [m], seeds, [rates[m]])]
-    run_dirs, failures = run_all(jobs, sweep.launch)  # a failed run is reported in the log and left out
+    run_dirs, failures, _ = run_all(jobs, sweep.launch)  # a failed run is reported in the log and left out
     return write_robustness(run_dirs, methods, Path(config.out_dir) / "robustness", source, sweep.allow_mixed_versions,
                             name=sweep.name)
