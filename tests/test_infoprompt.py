@@ -11,7 +11,8 @@ from lit_infoprompt.model.backbone import from_pretrained_model
 from lit_infoprompt.model.prompt import InstancePrompt, insert_slots, insertion_points
 from lit_infoprompt.train.runner import build, run
 
-METHODS = ["prompt_tuning", "infoprompt", "prompt_tuning_bottleneck", "infoprompt_head", "infoprompt_rep"]
+METHODS = ["prompt_tuning", "infoprompt", "prompt_tuning_bottleneck", "infoprompt_head", "infoprompt_rep",
+           "infoprompt_plus"]
 
 
 def make(tiny_config, tokenizer, *extra):
@@ -170,7 +171,8 @@ def test_every_method_trains_end_to_end(tiny_config, tokenizer, method):
     header = (open(summary["run_dir"] + "/metrics.csv").readline().strip().split(","))
     expected = {"prompt_tuning": [], "infoprompt": ["train/mi/head", "train/mi/rep", "train/kl"],
                 "prompt_tuning_bottleneck": ["train/kl"], "infoprompt_head": ["train/mi/head"],
-                "infoprompt_rep": ["train/mi/rep", "train/kl"]}[method]
+                "infoprompt_rep": ["train/mi/rep", "train/kl"],
+                "infoprompt_plus": ["train/mi/head", "train/mi/rep", "train/kl"]}[method]
     assert {"train/loss", "train/loss/ce", *expected} <= set(header)
     assert not {"train/mi/head", "train/mi/rep", "train/kl"} - set(expected) & set(header)
     assert summary["method"] == method and summary["steps"] == 6
