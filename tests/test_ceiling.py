@@ -135,11 +135,12 @@ def test_the_summary_says_inert_saturated_and_not_recorded(tmp_path):
     assert rep["early"] == pytest.approx(1.0 / math.log(10)) and rep["early_verdicts"] == {"in between": 2}
     text = (tmp_path / "out/summary.md").read_text()
     assert "| method | head MI (nats) | head, % of ceiling | rep MI (nats) | rep, % of ceiling |" in text
-    assert "| infoprompt | -0.005 → -0.005 | not recorded | 0.200 → 2.300 | 8.7 → 99.9: saturated 2/2 |" in text
+    assert ("| infoprompt | -0.005 → -0.005 | not recorded; inert 2/2 (below 5 % of any ceiling) | 0.200 → 2.300 | "
+            "8.7 → 99.9: saturated 2/2 |") in text
     # seed 13 ends at 1 % (inert), seed 21 at 1.6 % (inert); both 2 % at step 100
     assert "| infoprompt_head | 0.040 → 0.052 | 1.0 → 1.3: inert 2/2 |  |  |" in text
     assert ("`infoprompt`: the head loss's MI estimate log(M+1) − L went from -0.005 to -0.005 nats (mean over runs); "
-            "its ceiling log(M+1) was not recorded by these runs") in text
+            "its ceiling log(M+1) was not recorded by these runs, but it is at least log 2 nats") in text
     assert ("the representation loss's MI estimate log(M+1) − L went from 0.200 to 2.300 nats (mean over runs), "
             "8.7 % → 99.9 % of its ceiling (2.303 nats): saturated in 2/2 runs at the last evaluation; at step 100 "
             "(43.4 %) in between in 2/2 runs. These runs predate the recorded ceiling: it is log(m+1) with m = 9 "
@@ -187,3 +188,18 @@ def test_the_second_panel_draws_train_ce_and_each_terms_fraction(tmp_path, monke
     assert drawn["new head % of ceiling"].get_linestyle() == "--" and drawn["new rep % of ceiling"].get_linestyle() == "-"
     assert share.get_title() == "no line for the head loss: its ceiling was not recorded"
     assert [line.get_ydata()[0] for line in share.get_lines() if line.get_label().startswith("_")] == [5.0, 95.0]
+
+
+def test_an_unrecorded_head_ceiling_still_gives_inert_when_the_estimate_is_below_any_ceilings_threshold():
+    from lit_infoprompt.analysis.tables import ceiling_cell, ceiling_sentence
+
+    flat = term_against_ceiling([{"config": ARCHIVED, "curve": archived_rows(head=[-0.005, 0.01, 0.03])}], "head")
+    assert flat["last"] is None and flat["highest_nats"] == pytest.approx(0.03)
+    assert ceiling_cell(flat) == f"{NOT_RECORDED}; inert 1/1 (below 5 % of any ceiling)"
+    summary = {"first": -0.005, "last": 0.03, "ceiling": flat}
+    assert "inert in 1/1 runs whatever the ceiling" in ceiling_sentence("infoprompt", "head loss", summary)
+    # 0.04 nats > 5 % of log 2 = 0.0347: a ceiling of log 2 would make it "in between", so no verdict
+    moved = term_against_ceiling([{"config": ARCHIVED, "curve": archived_rows(head=[0.0, 0.04, 0.0])}], "head")
+    assert ceiling_cell(moved) == NOT_RECORDED
+    assert "gets no verdict" in ceiling_sentence("infoprompt", "head loss", {"first": 0.0, "last": 0.0,
+                                                                             "ceiling": moved})

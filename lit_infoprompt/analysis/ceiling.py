@@ -23,6 +23,7 @@ from lit_infoprompt.curves import EARLY_STEP, INERT_FRACTION, SATURATED_FRACTION
 TERMS = {"head": "head loss", "rep": "representation loss"}
 VERDICTS = ("inert", "in between", "saturated")
 NOT_RECORDED = "not recorded"
+SMALLEST_CEILING_NATS = math.log(2)  # log(M+1) with a single negative
 
 
 def estimate_column(term: str) -> str:
@@ -119,4 +120,13 @@ def term_against_ceiling(runs: List[dict], term: str) -> Optional[dict]:
                                         if not recorded(run, term) and column in rows["last"]}),
             "ceiling_nats": mean_or_none([rows["last"].get(ceiling_column(term)) for _, rows in judged]),
             "first": mean_or_none(at("first")), "early": mean_or_none(at("early")), "last": mean_or_none(at("last")),
-            "early_steps": early_steps, "last_verdicts": counts("last"), "early_verdicts": counts("early")}
+            "early_steps": early_steps, "last_verdicts": counts("last"), "early_verdicts": counts("early"),
+            "highest_nats": max(row[estimate_column(term)] for run, _ in judged for row in run["curve"]
+                                if row["step"] > 0 and estimate_column(term) in row)}
+
+
+def inert_whatever_the_ceiling(summary: dict) -> bool:
+    """True when no run recorded the ceiling but the estimate never exceeded INERT_FRACTION of the smallest ceiling
+    any example can have, log 2 (one negative): then it was below the inert threshold of the true ceiling, at every
+    evaluation of every run."""
+    return summary["last"] is None and summary["highest_nats"] <= INERT_FRACTION * SMALLEST_CEILING_NATS

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import List, Optional
 
-from lit_infoprompt.analysis.ceiling import NOT_RECORDED
+from lit_infoprompt.analysis.ceiling import NOT_RECORDED, inert_whatever_the_ceiling
 from lit_infoprompt.analysis.comparable import code_lines
 from lit_infoprompt.analysis.power import sentence
 from lit_infoprompt.curves import ACTIVE_DIM_NATS, EARLY_STEP, INERT_FRACTION, SATURATED_FRACTION
@@ -30,6 +30,9 @@ def verdict_counts(counts: dict, runs: int, joiner: str = " and ") -> str:
 
 def ceiling_cell(ceiling: dict) -> str:
     """'0.7 → 97.9: saturated 5/5' (% of the ceiling, first → last, mean over runs; the verdicts at the last)."""
+    if inert_whatever_the_ceiling(ceiling):
+        runs = ceiling["runs"]
+        return f"{NOT_RECORDED}; inert {runs}/{runs} (below {100 * INERT_FRACTION:g} % of any ceiling)"
     if ceiling["last"] is None:
         return NOT_RECORDED
     counts = ", ".join(f"{name} {n}/{ceiling['runs']}" for name, n in ceiling["last_verdicts"].items())
@@ -41,6 +44,11 @@ def ceiling_sentence(method: str, term: str, d: dict) -> str:
     c = d["ceiling"]
     text = (f"- `{method}`: the {term}'s MI estimate log(M+1) − L went from {d['first']:.3f} to {d['last']:.3f} nats "
             f"(mean over runs)")
+    if inert_whatever_the_ceiling(c):
+        return (text + f"; its ceiling log(M+1) was not recorded by these runs, but it is at least log 2 nats (one "
+                f"negative) and the estimate never rose above {c['highest_nats']:.3f} nats, below "
+                f"{100 * INERT_FRACTION:g} % of that at every evaluation: inert in {c['runs']}/{c['runs']} runs "
+                f"whatever the ceiling.")
     if c["last"] is None:
         return (text + "; its ceiling log(M+1) was not recorded by these runs (it depends on each example's token "
                 "count), so it gets no verdict.")
@@ -88,7 +96,8 @@ def diagnostics_lines(result: dict, methods: List[str]) -> List[str]:
             f"above {100 * SATURATED_FRACTION:g} %, otherwise in between: each run is judged at its last evaluation "
             f"(the counts in the table), and the sentences also give the first evaluation at or after step "
             f"{EARLY_STEP}. A head-loss ceiling depends on each example's token count: runs that did not record it "
-            f"get no verdict ({NOT_RECORDED}).", "",
+            f"get no verdict ({NOT_RECORDED}) unless their estimate stayed below {100 * INERT_FRACTION:g} % of log 2, "
+            f"the smallest ceiling there is (then inert whatever the ceiling).", "",
             "| method | head MI (nats) | head, % of ceiling | rep MI (nats) | rep, % of ceiling | KL per dim | "
             "active dims | σ |", "|---|---|---|---|---|---|---|---|", *rows, "", *findings]
 
