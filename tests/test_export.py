@@ -18,12 +18,14 @@ def trained_run(roberta_dir, tmp_path, *extra):
     return config, run(config)
 
 
-def test_peft_adapter_reproduces_the_project_logits(roberta_dir, tmp_path):
+@pytest.mark.parametrize("extra", [(), ("method=prompt_tuning_bottleneck", "method.bottleneck_form=residual"),
+                                   ("method=prompt_tuning_bottleneck",)], ids=["prompt", "residual", "replace"])
+def test_peft_adapter_reproduces_the_project_logits(roberta_dir, tmp_path, extra):
     from peft import PeftModel
     from safetensors.torch import load_file
     from transformers import AutoModel
 
-    config, summary = trained_run(roberta_dir, tmp_path)
+    config, summary = trained_run(roberta_dir, tmp_path, *extra)
     out = export_peft(summary["run_dir"], tmp_path / "adapter")
     assert json.loads((out / "adapter_config.json").read_text())["peft_type"] == "PROMPT_TUNING"
 
@@ -47,7 +49,12 @@ def test_peft_adapter_reproduces_the_project_logits(roberta_dir, tmp_path):
                          ).last_hidden_state
         rows = torch.arange(len(batch["labels"]))
         h = hidden[rows, batch["mask_pos"] - 1 + meta["mask_offset"]]
-        theirs = backbone.head_input(h) @ head["head.vectors"].T + head["head.bias"]
+        r = backbone.head_input(h)
+        if meta["bottleneck"]:  # as head_config.json's usage says
+            u = (r @ head["bottleneck.mu.weight"].T + head["bottleneck.mu.bias"]) @ head["bottleneck.out.weight"].T
+            u = u + head["bottleneck.out.bias"]
+            r = r + u if meta["bottleneck_form"] == "residual" else u
+        theirs = r @ head["head.vectors"].T + head["head.bias"]
     torch.testing.assert_close(theirs, ours, rtol=1e-4, atol=1e-4)
 
 
