@@ -18,6 +18,7 @@
 #   make robustness TASK=cb [METHODS=...] [SEEDS=...] [LR_FROM=runs/compare/cb-16shot]   (presets, no arms)
 #                                                     every prompt.init x method x seed, spread per method;
 #                                                     LR_FROM: each method at the prompt lr its grid chose
+#                [NAME=cb-16shot-1000steps]          output folder name (default <task>-<split>)
 #   make report                                       docs/RESULTS.md from runs/compare, runs/robustness
 #   make theory                                       GD on a synthetic InfoNCE head loss -> docs/theory.png
 #   make test
@@ -163,7 +164,7 @@ gpu-check-dry: env
 robustness: env
 	$(PY) -m lit_infoprompt robustness $(TRAIN_ARGS) "methods=[$(subst $(space),$(comma),$(strip $(METHODS)))]" \
 		"seeds=[$(subst $(space),$(comma),$(strip $(SEEDS)))]" $(if $(LR_FROM),prompt_lr_from=$(LR_FROM)) \
-		$(if $(ALLOW_MIXED),allow_mixed_versions=true) $(LAUNCH_ARGS)
+		$(if $(NAME),name=$(NAME)) $(if $(ALLOW_MIXED),allow_mixed_versions=true) $(LAUNCH_ARGS)
 
 report: env
 	$(PY) -m lit_infoprompt report runs docs/RESULTS.md

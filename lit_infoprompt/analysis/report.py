@@ -20,6 +20,8 @@ import shutil
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from lit_infoprompt.analysis.claims_report import asked, claims, missing
+from lit_infoprompt.analysis.claims_words import not_clearly_above
 from lit_infoprompt.analysis.tables import interval_text
 from lit_infoprompt.curves import EARLY_STEP, INERT_FRACTION, SATURATED_FRACTION
 from lit_infoprompt.errors import InputError
@@ -35,6 +37,14 @@ EXPECTED = [("cb 16-shot", MAIN_METHODS, 20), ("cb 16-shot", ABLATIONS, 5),
             ("sst2 budget 256", MAIN_METHODS, 5), ("mrpc budget 64", MAIN_METHODS, 5),
             ("mrpc budget 256", MAIN_METHODS, 5), ("cola budget 256", MAIN_METHODS, 5)]
 EXPECTED_ROBUSTNESS = ["cb"]
+# Issue 24 (every run 1000 steps; docs/operations.md, "Issue 24's evidence"): (comparison name, arms, seeds wanted),
+# and (task, methods, seeds wanted) of the robustness sweeps; the claims section reads them.
+PLUS_ARMS = ["prompt_tuning", "infoprompt", "infoprompt_plus"]
+EXPECTED_1000 = [("semeval-budget256-1000steps", PLUS_ARMS, 5), ("semeval-budget256-1000steps-11seeds", PLUS_ARMS, 11),
+                 ("sst2-budget64-1000steps", PLUS_ARMS + ["pt_label_words"], 6),
+                 ("cb-16shot-1000steps", PLUS_ARMS + ["pt_label_words"], 10),
+                 ("cb-16shot-gamma", ["infoprompt_plus", "gamma1", "gamma10"], 3)]
+EXPECTED_ROBUSTNESS_1000 = [("cb", ["prompt_tuning", "infoprompt_plus"], 3)]
 
 PREAMBLE = """# Results: InfoPrompt vs vanilla prompt tuning
 
@@ -170,7 +180,7 @@ def glance(summaries: List[dict]) -> List[str]:
         mde = "n/a" if t["mde"] is None else f"{t['mde']:.4f}"
         floor = (s.get("constant_predictor") or {}).get(key.removeprefix("test_"))
         floor = "n/a" if floor is None else f"{floor['score']:.4f}"
-        below = [m for m in ("prompt_tuning", "infoprompt") if not s["methods"][m].get("vs_constant", {}).get("above", True)]
+        below = not_clearly_above(s, ("prompt_tuning", "infoprompt"))
         verdict = t["verdict"] + ("; neither clearly above the constant predictor" if len(below) == 2 else
                                   f"; {below[0]} not clearly above the constant predictor" if below else "")
         rows.append(f"| {s['header'].split(',')[0]} | {len(test['seeds'])} | {key.removeprefix('test_')} | {floor} | "
@@ -246,14 +256,16 @@ def report(runs_dir: str = "runs", out: str = "docs/RESULTS.md", archive: Option
                      f"{t['max_curvature_on_small_step_run']:.4f}). Step 0.5/L: monotone = {t['small_monotone']}, "
                      f"final gradient norm {t['small_final_grad_norm']:.2e}. Step 25/L: monotone = "
                      f"{t['large_monotone']}, loss up to {t['large_max_loss']:.3g}.", "", "![theory](theory.png)", ""]
-    gaps = coverage(summaries, robustness_tasks)
-    asked = "; ".join(f"{task} x {', '.join(methods)} ({seeds} seeds)" for task, methods, seeds in EXPECTED)
+    gaps = coverage(summaries, robustness_tasks) + missing(done["compare"], done["robustness"], EXPECTED_1000,
+                                                           EXPECTED_ROBUSTNESS_1000)
+    wanted = "; ".join(f"{task} x {', '.join(methods)} ({seeds} seeds)" for task, methods, seeds in EXPECTED)
     scope = ["## What this report does not hold", "",
-             f"Asked for: {asked}; and robustness on {', '.join(EXPECTED_ROBUSTNESS)}. "
-             "Missing:", "", *gaps, ""] if gaps else []
+             f"Asked for: {wanted}; and robustness on {', '.join(EXPECTED_ROBUSTNESS)}; "
+             f"{asked(EXPECTED_1000, EXPECTED_ROBUSTNESS_1000)}. Missing:", "", *gaps, ""] if gaps else []
+    claimed = claims(done, EXPECTED_1000, EXPECTED_ROBUSTNESS_1000)
     preamble = PREAMBLE.format(backbones=", ".join(sorted(backbones)), inert=100 * INERT_FRACTION,
                                saturated=100 * SATURATED_FRACTION, early=EARLY_STEP)
-    text = preamble + "\n" + "\n".join(glance(summaries) + scope + sections)
+    text = preamble + "\n" + "\n".join(glance(summaries) + claimed + scope + sections)
     text += "\n## Runs in this report\n\nUnder `docs/results/`:\n\n" + "\n".join(run_lists) + "\n"
     out_path.write_text(text)
     return out_path

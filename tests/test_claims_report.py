@@ -1,0 +1,259 @@
+"""docs/RESULTS.md's section "The paper's claims on this backbone (1000 steps)": built from stand-in archived
+comparisons (run files written by hand, no training), it says holds / does not hold / equal / cannot say per claim
+and method from each comparison's own numbers, keeps 300-step comparisons out, reads the label-words control and
+the γ dose-response, and says honestly when there is no 1000-step evidence."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lit_infoprompt.analysis.claims_report import claims, missing
+from lit_infoprompt.analysis.claims_words import seeds_needed
+from lit_infoprompt.analysis.comparison import write_comparison
+from lit_infoprompt.analysis.power import minimum_detectable
+from lit_infoprompt.analysis.report import EXPECTED_1000, EXPECTED_ROBUSTNESS_1000, report
+from lit_infoprompt.analysis.robustness import write_robustness
+from lit_infoprompt.config import load_config, to_yaml
+
+SEEDS = [13, 21, 42, 87, 100]
+BASE_TEST = dict(zip(SEEDS, [0.50, 0.55, 0.60, 0.52, 0.58]))
+NOISE = dict(zip(SEEDS, [0.010, -0.010, 0.020, 0.000, -0.020]))
+PT = {"method": "prompt_tuning", "overrides": [], "match": {"prompt.init": "vocab"}}
+LW = {"method": "prompt_tuning", "overrides": ["prompt.init=label_words"], "match": {"prompt.init": "label_words"}}
+GAMMA = {"infoprompt_plus": {"method": "infoprompt_plus", "overrides": [], "match": {"method.head_weight": 0.1}},
+         "gamma1": {"method": "infoprompt_plus", "overrides": ["method.head_weight=1"],
+                    "match": {"method.head_weight": 1.0}},
+         "gamma10": {"method": "infoprompt_plus", "overrides": ["method.head_weight=10"],
+                     "match": {"method.head_weight": 10.0}}}
+
+
+def stand_in(root: Path, method: str, seed: int, test: float, dev: float, steps: int = 1000, *overrides: str) -> Path:
+    """A finished run's files as the runner writes them: runs/cb/16shot/<method>/seed<s>/version_<n>."""
+    config = load_config([f"method={method}", f"seed={seed}", f"trainer.max_steps={steps}", *overrides])
+    parent = root / "runs/cb/16shot" / method / f"seed{seed}"
+    run_dir = parent / f"version_{len(list(parent.glob('version_*'))) if parent.is_dir() else 0}"
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.yaml").write_text(to_yaml(config))
+    (run_dir / "curve.csv").write_text(f"step,examples,val/acc\n0,0,0.3\n{steps // 2},{steps},{dev - 0.1}\n"
+                                       f"{steps},{2 * steps},{dev}\n")
+    (run_dir / "summary.json").write_text(json.dumps({
+        "task": "cb", "method": method, "seed": seed, "shots": 16, "protocol": "per_class", "split_size": 16,
+        "backbone": "tiny", "dev_metric": "acc", "test_acc": test, "split_checksum": f"data{seed}"}))
+    return run_dir
+
+
+def comparison(root: Path, name: str, arms: dict, seeds=SEEDS, steps: int = 1000, described=None) -> Path:
+    """``arms``: {arm: (preset, overrides, {seed: test}, {seed: dev})}; the comparison under root/compare/<name>."""
+    dirs = [stand_in(root, preset, seed, test[seed], dev[seed], steps, *overrides)
+            for preset, overrides, test, dev in arms.values() for seed in seeds]
+    out = root / "compare" / name
+    write_comparison(dirs, list(arms), out, None, arms=described)
+    return out
+
+
+def shifted(by: float, noise=None, seeds=SEEDS) -> dict:
+    return {s: BASE_TEST.get(s, 0.5) + by + (noise or {}).get(s, 0.0) for s in seeds}
+
+
+def section(done) -> str:
+    return "\n".join(claims(done, EXPECTED_1000, EXPECTED_ROBUSTNESS_1000))
+
+
+def closing(text: str, question: str, method: str) -> str:
+    """The closing sentence of ``method`` under a claim's question."""
+    after = text.split(question)[1]
+    return next(line for line in after.splitlines() if line.startswith(f"- `{method}`: "))
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory):
+    root = tmp_path_factory.mktemp("claims")
+    dev = {s: 0.6 for s in SEEDS}
+    plus_dev = {s: 0.7 + NOISE[s] for s in SEEDS}
+    info_dev = {s: 0.5 + NOISE[s] for s in SEEDS}
+    folders = {
+        # 5 seeds: infoprompt_plus +0.10 (holds), infoprompt -0.10 (worse), label words as good as infoprompt_plus
+        "cb": comparison(root, "cb-16shot-1000steps", {
+            "prompt_tuning": ("prompt_tuning", (), shifted(0), dev),
+            "infoprompt": ("infoprompt", (), shifted(-0.10, NOISE), info_dev),
+            "infoprompt_plus": ("infoprompt_plus", (), shifted(0.10, NOISE), plus_dev),
+            "pt_label_words": ("prompt_tuning", ("prompt.init=label_words",),
+                               shifted(0.10, {s: 0.8 * n for s, n in NOISE.items()}), plus_dev)},
+            described={"prompt_tuning": PT, "pt_label_words": LW}),
+        # 3 seeds: infoprompt_plus scattered (too few seeds), infoprompt within a hair (equal)
+        "few": comparison(root, "sst2-budget64-1000steps", {
+            "prompt_tuning": ("prompt_tuning", (), shifted(0, seeds=SEEDS[:3]), dev),
+            "infoprompt": ("infoprompt", (), shifted(0, dict(zip(SEEDS, [0.001, -0.002, 0.0015])), SEEDS[:3]), dev),
+            "infoprompt_plus": ("infoprompt_plus", (), shifted(0, dict(zip(SEEDS, [0.2, -0.15, 0.05])), SEEDS[:3]),
+                                dev)}, seeds=SEEDS[:3]),
+        # no infoprompt: infoprompt_plus well above prompt tuning started at the label words
+        "lw": comparison(root, "lw-only-1000steps", {
+            "prompt_tuning": ("prompt_tuning", (), shifted(0), dev),
+            "pt_label_words": ("prompt_tuning", ("prompt.init=label_words",), shifted(0.01), dev),
+            "infoprompt_plus": ("infoprompt_plus", (), shifted(0.20, NOISE), plus_dev)},
+            described={"prompt_tuning": PT, "pt_label_words": LW}),
+        # 300 steps: infoprompt_plus far ahead, which the section must not read
+        "short": comparison(root, "cb-16shot-300steps", {
+            "prompt_tuning": ("prompt_tuning", (), shifted(0), dev),
+            "infoprompt_plus": ("infoprompt_plus", (), shifted(0.30, NOISE), plus_dev)}, steps=300),
+        # γ: head_weight 0.1 / 1 / 10, the highest clearly lower
+        "gamma": comparison(root, "cb-16shot-gamma", {
+            "infoprompt_plus": ("infoprompt_plus", (), shifted(0.1, seeds=SEEDS[:3]), dev),
+            "gamma1": ("infoprompt_plus", ("method.head_weight=1",),
+                       shifted(0.1, dict(zip(SEEDS, [0.1, -0.08, 0.03])), SEEDS[:3]), dev),
+            "gamma10": ("infoprompt_plus", ("method.head_weight=10",), shifted(-0.1, NOISE, SEEDS[:3]), dev)},
+            seeds=SEEDS[:3], described=GAMMA)}
+    sweeps = {}
+    for steps, flat in ((1000, 0.0), (300, 0.0)):
+        dirs = []
+        for i, init in enumerate(["random", "vocab", "text", "label_words"]):
+            for seed, jitter in zip(SEEDS[:3], (-0.01, 0.0, 0.01)):
+                dirs.append(stand_in(root / f"r{steps}", "prompt_tuning", seed, 0.4 + 0.1 * i + jitter, 0.6, steps,
+                                     f"prompt.init={init}"))
+                dirs.append(stand_in(root / f"r{steps}", "infoprompt_plus", seed, 0.6 + flat + jitter, 0.6, steps,
+                                     f"prompt.init={init}"))
+        sweeps[steps] = write_robustness(dirs, ["prompt_tuning", "infoprompt_plus"], root / f"r{steps}",
+                                         name=f"cb-16shot-{steps}")
+    return root, folders, sweeps
+
+
+def summary(folder: Path) -> dict:
+    return json.loads((folder / "summary.json").read_text())
+
+
+def test_holds_worse_equal_and_too_few_seeds(archive):
+    root, folders, sweeps = archive
+    text = section({"compare": list(folders.values()), "robustness": list(sweeps.values())})
+    score = "Does InfoPrompt score better than prompt tuning?"
+    plus, info = closing(text, score, "infoprompt_plus"), closing(text, score, "infoprompt")
+    assert "**holds** in `cb-16shot-1000steps`" in plus and "**does not hold (worse)** in `cb-16shot-1000steps`" in info
+    equal = summary(folders["few"])["power_vs_prompt_tuning"]["infoprompt"]["test"]
+    bound = max(-equal["t_interval"][0], equal["t_interval"][1])
+    assert equal["verdict"] == "equal" and \
+        f"**equal within ±{bound:.4f}** (inside the ±0.05 margin) in `sst2-budget64-1000steps`" in info
+    few = summary(folders["few"])["power_vs_prompt_tuning"]["infoprompt_plus"]["test"]
+    need = seeds_needed(few["sd"], 0.05)
+    assert few["verdict"] == "too few seeds" and minimum_detectable(few["sd"], need) <= 0.05 < \
+        minimum_detectable(few["sd"], need - 1)
+    assert (f"**cannot say** (too few seeds: MDE {few['mde']:.4f} with 3 seeds; about {need} seeds would detect a "
+            f"true ±0.05 with 80 % power at the observed spread) in `sst2-budget64-1000steps`") in plus
+    assert "not in `lw-only-1000steps`" in info and "`infoprompt` is not in this comparison" in text
+    converge = closing(text, "Does InfoPrompt converge faster than prompt tuning?", "infoprompt_plus")
+    assert converge.startswith("- `infoprompt_plus`: **holds** on dev AUC (steps to the target: ")
+    assert "**does not hold (worse)** on dev AUC (" in closing(text, "converge faster", "infoprompt")
+    auc = summary(folders["cb"])["power_vs_prompt_tuning"]["infoprompt_plus"]["dev_auc"]
+    assert f"`infoprompt_plus` dev AUC {auc['mean']:+.4f} [{auc['t_interval'][0]:+.4f}, " in text
+    # the robustness sweep: infoprompt_plus flat over the inits, prompt tuning spread by them
+    robust = closing(text, "less sensitive to the prompt's initialisation?", "infoprompt_plus")
+    assert robust == "- `infoprompt_plus`: **less spread in these runs** (untested) in `cb-16shot-1000`."
+    assert closing(text, "less sensitive to the prompt's initialisation?", "infoprompt").startswith(
+        "- `infoprompt`: **cannot say**: not in `cb-16shot-1000`")
+
+
+def test_300_step_comparisons_are_kept_out(archive):
+    root, folders, sweeps = archive
+    text = section({"compare": list(folders.values()), "robustness": list(sweeps.values())})
+    assert "cb-16shot-300steps" not in text and "cb-16shot-300`" not in text
+    assert ("Read here: `cb-16shot-1000steps`, `sst2-budget64-1000steps`, `lw-only-1000steps`, `cb-16shot-gamma`, "
+            "`cb-16shot-1000` (robustness).") in text
+
+
+def test_no_evidence_yet(archive):
+    root, folders, sweeps = archive
+    text = section({"compare": [folders["short"]], "robustness": [sweeps[300]]})
+    assert "**No archived comparison or robustness sweep has 1000-step runs yet**" in text
+    for question in ("converge faster", "score better"):
+        for method in ("infoprompt", "infoprompt_plus"):
+            assert closing(text, question, method) == (f"- `{method}`: **cannot say**: no archived 1000-step "
+                                                       "comparison against `prompt_tuning` yet.")
+    assert "No archived 1000-step comparison holds `infoprompt_plus` beside a label-words arm yet." in text
+    assert ("- `cb-16shot-1000steps` (prompt_tuning, infoprompt, infoprompt_plus, pt_label_words; 10 seeds wanted): "
+            "not run; the commands are in docs/operations.md, \"Issue 24's evidence\".") in text
+    assert "- robustness to the prompt initialisation on cb at 1000 steps (prompt_tuning, infoprompt_plus; 3 seeds" \
+           in text
+    body = text.split("### 1. Faster convergence")[1]  # the claims themselves, not the intro's definitions
+    assert "**holds**" not in body and "**does not hold" not in body and "**equal" not in body
+
+
+def test_the_label_words_control(archive):
+    root, folders, sweeps = archive
+    text = section({"compare": [folders["cb"], folders["lw"]], "robustness": []})
+    control = text.split("### Control: the head loss or the label words?")[1].split("###")[0]
+    cb = next(line for line in control.splitlines() if line.startswith("- `cb-16shot-1000steps`"))
+    assert "test acc `infoprompt_plus` − `pt_label_words`" in cb and "**equal within ±" in cb
+    plus = summary(folders["lw"])["paired_vs_prompt_tuning"]
+    diffs = [a - b for a, b in zip(plus["infoprompt_plus"]["differences"], plus["pt_label_words"]["differences"])]
+    lw = next(line for line in control.splitlines() if line.startswith("- `lw-only-1000steps`"))
+    assert f"{sum(diffs) / len(diffs):+.4f} [" in lw and ": **more than the label words**." in lw
+
+
+def test_the_gamma_dose_response(archive):
+    root, folders, sweeps = archive
+    text = section({"compare": [folders["gamma"]], "robustness": []})
+    block = text.split("### Control: the head loss's weight γ")[1].split("###")[0]
+    assert "| `infoprompt_plus` | 0.1 | 0.6500 ± 0.0500 |" in block and "| `gamma10` | 10.0 |" in block
+    assert "- γ = 10.0 (`gamma10`) against γ = 0.1: test **lower**;" in block
+    assert "- γ = 1.0 (`gamma1`) against γ = 0.1: test **cannot say**" in block
+    # a γ comparison is no evidence on the claims: its baseline is infoprompt_plus, not prompt tuning
+    assert closing(text, "score better", "infoprompt_plus").endswith("no archived 1000-step comparison against "
+                                                                    "`prompt_tuning` yet.")
+
+
+def test_missing_lists_names_arms_and_short_seeds(archive):
+    root, folders, sweeps = archive
+    lines = missing([folders["few"], folders["short"]], [sweeps[1000]], [
+        ("sst2-budget64-1000steps", ["prompt_tuning", "infoprompt", "infoprompt_plus", "pt_label_words"], 6),
+        ("cb-16shot-300steps", ["prompt_tuning", "infoprompt_plus"], 5)], [("cb", ["prompt_tuning", "infoprompt_plus"], 5)])
+    assert lines == ["- `sst2-budget64-1000steps`: no arm pt_label_words.",
+                     "- `sst2-budget64-1000steps`: fewer than the 6 seeds wanted for prompt_tuning (3), infoprompt (3), "
+                     "infoprompt_plus (3).",
+                     "- `cb-16shot-300steps`: its runs trained 300 steps, not 1000.",
+                     "- robustness on cb at 1000 steps: 3 seeds per initialisation, 5 wanted."]
+
+
+def test_the_report_places_the_section_after_the_glance_and_lists_what_is_missing(tmp_path):
+    dev = {s: 0.6 for s in SEEDS[:2]}
+    runs = tmp_path / "runs"
+    comparison(runs, "semeval-budget256-1000steps", {
+        "prompt_tuning": ("prompt_tuning", (), shifted(0, seeds=SEEDS[:2]), dev),
+        "infoprompt": ("infoprompt", (), shifted(0.01, NOISE, SEEDS[:2]), dev)}, seeds=SEEDS[:2])
+    (tmp_path / "docs").mkdir()
+    text = report(str(runs), str(tmp_path / "docs/RESULTS.md")).read_text()
+    order = [text.index(h) for h in ("## At a glance", "## The paper's claims on this backbone (1000 steps)",
+                                     "## What this report does not hold")]
+    assert order == sorted(order)
+    scope = text.split("## What this report does not hold")[1].split("\n## ")[0]
+    assert "at 1000 steps (issue 24): `semeval-budget256-1000steps` x prompt_tuning, infoprompt, infoprompt_plus " \
+           "(5 seeds)" in scope
+    assert "- `semeval-budget256-1000steps`: no arm infoprompt_plus." in scope
+    assert "- `cb-16shot-gamma` (infoprompt_plus, gamma1, gamma10; 3 seeds wanted): not run" in scope
+    assert "Read here: `semeval-budget256-1000steps`." in text
+    assert "- `infoprompt_plus`: **cannot say**: not in `semeval-budget256-1000steps`." in text
+
+
+def verdict(v: str, sd: float = 0.05) -> dict:
+    return {"verdict": v, "t_interval": [-0.01, 0.01], "margin": 0.05, "n": 5, "sd": sd, "mde": 0.02, "mean": 0.0}
+
+
+@pytest.mark.parametrize("auc, steps, expected", [
+    ("better", "too few seeds", "**holds** on dev AUC (steps to the target: too few seeds)"),
+    ("equal", "better", "**holds** on steps to the target (dev AUC: equal)"),
+    ("worse", "equal", "**does not hold (worse)** on dev AUC (steps to the target: equal)"),
+    ("better", "worse", "**mixed** (dev AUC better, steps to the target worse)"),
+    ("equal", "equal", "**equal within ±0.0100** (inside the ±0.05 margin) on dev AUC and **equal within ±0 steps**"),
+    ("too few seeds", "equal", "**cannot say** (dev AUC: too few seeds: MDE 0.0200 with 5 seeds; about"),
+])
+def test_dev_auc_and_steps_make_one_convergence_word(auc, steps, expected):
+    from lit_infoprompt.analysis.claims_report import both
+
+    assert both(verdict(auc), verdict(steps)).startswith(expected)
+
+
+def test_too_few_seeds_says_when_the_seeds_would_already_do():
+    from lit_infoprompt.analysis.claims_words import too_few
+
+    assert too_few(verdict("too few seeds", sd=0.01), 4).endswith(
+        "which already detects a true ±0.05 with 80 % power, yet the interval reaches past it")
+    assert too_few(verdict("too few seeds", sd=5.0), 4).endswith(
+        "even 1000 seeds would not detect a true ±0.05 at the observed spread")
