@@ -61,7 +61,7 @@ def plot_curves(curves: Dict[str, List[List[dict]]], metric: str, title: str, pa
     loss = fig.add_subplot(grid[0, 1], sharex=dev)
     share = fig.add_subplot(grid[1, 1], sharex=dev)
     lines: Dict[str, List[str]] = {"dev": [], "ce": [], "share": []}
-    unrecorded = []  # terms a method has whose ceiling its runs did not record
+    unrecorded: Dict[str, List[str]] = {}  # term -> the arms that have it but whose runs did not record its ceiling
     for i, (method, runs) in enumerate(curves.items()):
         color = f"C{i % 10}"
         xs, mean, std = mean_curve(runs, "step", metric)
@@ -74,7 +74,7 @@ def plot_curves(curves: Dict[str, List[List[dict]]], metric: str, title: str, pa
                          linestyle=STYLES[term])
             lines["share"].append(drawn)
             if drawn is None and any(estimate_column(term) in row for c in runs for row in c):
-                unrecorded.append(TERMS[term])
+                unrecorded.setdefault(TERMS[term], []).append(method.split(",")[0])  # the arm, without its prompt lr
     lines = {k: [label for label in v if label] for k, v in lines.items()}
     dev.set_ylabel(f"dev {metric.removeprefix('val/')} (mean ± 1 std over seeds)")
     loss.set_ylabel("train cross-entropy (nats)")
@@ -88,7 +88,8 @@ def plot_curves(curves: Dict[str, List[List[dict]]], metric: str, title: str, pa
         share.text(0.5, 0.5, "no InfoNCE term with a known ceiling", transform=share.transAxes, ha="center",
                    va="center", color="grey")
     if unrecorded:
-        share.set_title(f"no line for the {' or '.join(sorted(set(unrecorded)))}: its ceiling was not recorded",
+        share.set_title("; ".join(f"no {term} line for {', '.join(arms)}" for term, arms in unrecorded.items())
+                        + " (ceiling not recorded)",
                         fontsize=9)
     for ax in (dev, loss, share):
         ax.grid(alpha=0.3)
