@@ -149,8 +149,7 @@ def robustness(sweeps: List[Named]) -> List[str]:
 def label_words_arm(summary: dict) -> Optional[str]:
     """The arm that is prompt tuning started at the label words, if the comparison has one."""
     for name, arm in (summary.get("arms") or {}).items():
-        if arm["method"] == BASE and (arm.get("match", {}).get("prompt.init") == "label_words"
-                                      or "prompt.init=label_words" in arm.get("overrides", [])):
+        if arm["method"] == BASE and arm["match"].get("prompt.init") == "label_words":  # match holds every override
             return name
     return None
 

@@ -6,7 +6,6 @@ with the seeds that would tell where ``power`` can compute them), and one closin
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -24,9 +23,8 @@ Named = Tuple[str, dict]  # (folder name, summary.json)
 
 
 def steps_of(summary: dict) -> Optional[int]:
-    """The training steps of a comparison's or a sweep's runs, as its header states them."""
-    found = re.search(r", (\d+) steps", summary["header"])
-    return int(found.group(1)) if found else None
+    """The training steps (trainer.max_steps) of a comparison's or a sweep's runs, as its summary.json records them."""
+    return summary.get("steps")
 
 
 def read(folders: Sequence[Path], steps: Optional[int] = STEPS) -> List[Named]:

@@ -32,10 +32,10 @@ def write_comparison(run_dirs: List[Path], methods: List[str], out: Path, target
     lr; with ``rates_from`` (a comparison folder whose grid chose each arm's rate) the arms' rates may differ.
     Also writes ``spec.json``, what ``report`` needs to compute this comparison again from the run directories."""
     runs = [read_run(d) for d in run_dirs]
+    arms = complete(methods, arms)  # every arm, a plain preset too
     assign(runs, methods, arms)
     may_differ = ("optim.prompt_lr",) if lr_grid or rates_from else ()
-    check_comparable(runs, may_differ=may_differ, allow_mixed_versions=allow_mixed_versions,
-                     arm_keys=arm_keys(complete(methods, arms)))
+    check_comparable(runs, may_differ=may_differ, allow_mixed_versions=allow_mixed_versions, arm_keys=arm_keys(arms))
     choice = choose_prompt_lr(runs, methods) if lr_grid else {}
     if lr_grid:
         runs = [r for r in runs if r["config"]["optim"]["prompt_lr"] == choice[arm_of(r)]["chosen"]]
@@ -43,11 +43,11 @@ def write_comparison(run_dirs: List[Path], methods: List[str], out: Path, target
     result["prompt_lr_choice"] = choice
     result["failed_runs"] = list(failures)
     if described(arms):
-        result["arms"] = {m: complete(methods, arms)[m] for m in methods}
+        result["arms"] = arms
     first = runs[0]["summary"]
     seeds = sorted({r["summary"]["seed"] for r in runs})
     split = f"{first['shots']}-shot" if first["shots"] else f"{first['protocol']} {first['split_size']}"
-    steps = runs[0]["config"]["trainer"]["max_steps"]
+    result["steps"] = steps = runs[0]["config"]["trainer"]["max_steps"]
     header = f"{first['task']} {split}, backbone {Path(first['backbone']).name}, seeds {seeds}, {steps} steps"
     if lr_grid:
         header += f", prompt lr chosen on dev from {sorted({g['prompt_lr'] for c in choice.values() for g in c['grid']})}"

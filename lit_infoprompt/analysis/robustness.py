@@ -76,8 +76,8 @@ def write_robustness(run_dirs: List[Path], methods: List[str], root: Path, sourc
     ending = code_lines(versions, mixed_versions(runs), environments(runs))
     text = markdown(table, header, metric) + "\n".join(ending) + "\n"
     (out / "summary.md").write_text(text)
-    (out / "summary.json").write_text(json.dumps({"header": header, "task": first["task"], "metric": metric,
-                                                  "methods": table, "code_versions": versions}, indent=2) + "\n")
+    (out / "summary.json").write_text(json.dumps({"header": header, "task": first["task"], "steps": steps,
+                                                  "metric": metric, "methods": table, "code_versions": versions}, indent=2) + "\n")
     (out / "runs.txt").write_text("".join(f"{d}\n" for d in listed(run_dirs, relative_to)))
     spec = {"kind": "robustness", "methods": methods, "rates_from": source and Path(source).name,
             "allow_mixed_versions": allow_mixed_versions, "runs": listed(run_dirs, relative_to)}
