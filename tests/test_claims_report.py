@@ -228,6 +228,8 @@ def test_the_report_places_the_section_after_the_glance_and_lists_what_is_missin
            "(5 seeds)" in scope
     assert "- `semeval-budget256-1000steps`: no arm infoprompt_plus." in scope
     assert "- `cb-16shot-gamma` (infoprompt_plus, gamma1, gamma10; 3 seeds wanted): not run" in scope
+    # the 300-step list: a 1000-step comparison (whose stand-in runs are CB's) does not count there
+    assert "- cb 16-shot (prompt_tuning, infoprompt): not run." in scope and "fewer than 20 seeds" not in scope
     assert "Read here: `semeval-budget256-1000steps`." in text
     assert "- `infoprompt_plus`: **cannot say**: not in `semeval-budget256-1000steps`." in text
 
@@ -257,3 +259,31 @@ def test_too_few_seeds_says_when_the_seeds_would_already_do():
         "which already detects a true ±0.05 with 80 % power, yet the interval reaches past it")
     assert too_few(verdict("too few seeds", sd=5.0), 4).endswith(
         "even 1000 seeds would not detect a true ±0.05 at the observed spread")
+
+
+def test_a_piece_whose_runs_a_larger_comparison_holds_is_read_through_it(tmp_path):
+    """The 5-seed piece that chose the rates and the piece that added seeds at them: both keep their evidence
+    lines, the closing verdicts come from the larger one only; a comparison at another prompt lr is its own."""
+    seeds = SEEDS + [1001, 1002, 1003]
+    noise = {**NOISE, 1001: 0.015, 1002: -0.005, 1003: 0.005}
+    dev, plus_dev = {s: 0.6 for s in seeds}, {s: 0.7 + noise[s] for s in seeds}
+
+    def arms(lr: str = "0.001") -> dict:
+        return {"prompt_tuning": ("prompt_tuning", (f"optim.prompt_lr={lr}",), shifted(0, seeds=seeds), dev),
+                "infoprompt_plus": ("infoprompt_plus", (f"optim.prompt_lr={lr}",),
+                                    shifted(0.10, noise, seeds), plus_dev)}
+
+    small = comparison(tmp_path, "cb-16shot-1000steps", arms(), seeds=SEEDS)
+    large = comparison(tmp_path, "cb-16shot-1000steps-8seeds", arms(), seeds=seeds)
+    other = comparison(tmp_path, "cb-16shot-1000steps-lr", arms("0.01"), seeds=SEEDS[:3])
+    text = section({"compare": [small, large, other], "robustness": []})
+    for question in ("score better", "converge faster"):
+        plus = closing(text, question, "infoprompt_plus")
+        assert "in `cb-16shot-1000steps-8seeds`" in plus and "in `cb-16shot-1000steps;" not in plus \
+            and "in `cb-16shot-1000steps`" not in plus and "in `cb-16shot-1000steps-lr`" in plus
+    assert text.count("Read through a larger comparison (the same runs at the same rates, more seeds): "
+                      "`cb-16shot-1000steps` through `cb-16shot-1000steps-8seeds`.") == 2
+    assert "- `cb-16shot-1000steps` (cb 16-shot, 5 seeds), acc:" in text  # its own numbers stay listed
+    # without the larger one, the piece speaks for itself
+    alone = section({"compare": [small], "robustness": []})
+    assert "in `cb-16shot-1000steps`" in closing(alone, "score better", "infoprompt_plus") and "Read through" not in alone

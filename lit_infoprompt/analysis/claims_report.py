@@ -17,20 +17,23 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from lit_infoprompt.analysis.claims_words import (BASE, CLAIMED, PLUS, STEPS, WHERE, Named, against_base, diff_text,
-                                                  label, not_clearly_above, per_method, read, steps_of, task_of,
-                                                  too_few, word)
+                                                  label, not_clearly_above, per_method, read, read_through,
+                                                  steps_of, task_of, through_note, too_few, word)
 from lit_infoprompt.analysis.power import difference
 from lit_infoprompt.analysis.tables import fmt
 
 GAMMA_KEY = "method.head_weight"
 
 
-def close(lines: List[str], question: str, sentences: List[str]) -> List[str]:
-    """A claim's evidence lines, then its question and one closing sentence per method."""
-    return lines + ([""] if lines[-1] else []) + [question, "", *sentences, ""]
+def close(lines: List[str], question: str, rows: Dict[str, List[str]], comparisons: List[Named],
+          through: Dict[str, str]) -> List[str]:
+    """A claim's evidence lines, then its question and one closing sentence per method from the comparisons not
+    read through a larger one (``read_through``)."""
+    own = [(n, s) for n, s in comparisons if n not in through]
+    return lines + ([""] if lines[-1] else []) + [question, "", *per_method(rows, own), "", *through_note(through)]
 
 
-def convergence(comparisons: List[Named]) -> List[str]:
+def convergence(comparisons: List[Named], through: Dict[str, str]) -> List[str]:
     lines, rows = ["### 1. Faster convergence", "",
                    "Dev AUC (area under the dev curve: speed and level together; higher is better) and the steps to the "
                    "pooled target (the median of every run's best dev score in that comparison; fewer is better; "
@@ -48,9 +51,10 @@ def convergence(comparisons: List[Named]) -> List[str]:
                      if steps["n"] else f"reached by both in none of the {steps['of']} seeds")
             parts.append(f"`{method}` dev AUC {diff_text(auc, 4)}: {auc['verdict']}; steps to {s['target_dev']:.4f}: "
                          f"{reach}: {steps['verdict']}")
-            rows.setdefault(method, []).append(f"{both(auc, steps)} in `{name}`")
+            if name not in through:
+                rows.setdefault(method, []).append(f"{both(auc, steps)} in `{name}`")
         lines.append(f"- {label(name, s)}: " + "; ".join(parts) + ".")
-    return close(lines, "Does InfoPrompt converge faster than prompt tuning?", per_method(rows, comparisons))
+    return close(lines, "Does InfoPrompt converge faster than prompt tuning?", rows, comparisons, through)
 
 
 def both(auc: dict, steps: dict) -> str:
@@ -70,7 +74,7 @@ def both(auc: dict, steps: dict) -> str:
     return f"**cannot say** (dev AUC: {too_few(auc, 4)}; steps to the target: {steps['verdict']})"
 
 
-def accuracy(comparisons: List[Named]) -> List[str]:
+def accuracy(comparisons: List[Named], through: Dict[str, str]) -> List[str]:
     lines, rows = ["### 2. Better accuracy", "",
                    "The test metric's difference to `prompt_tuning` paired by seed, its 95 % interval, the MDE and the "
                    "verdict; and whether each method's mean is clearly above the constant predictor (answering one "
@@ -88,7 +92,8 @@ def accuracy(comparisons: List[Named]) -> List[str]:
             parts.append(f"`{method}` {s['methods'][method][key]['mean']:.4f}, difference {diff_text(t, 4)}, "
                          f"MDE {mde}: {t['verdict']}")
             caveat = f", but `{method}` is not clearly above the constant predictor there" if method in below else ""
-            rows.setdefault(method, []).append(f"{word(t, 4)} in `{name}`{caveat}")
+            if name not in through:
+                rows.setdefault(method, []).append(f"{word(t, 4)} in `{name}`{caveat}")
         floor = (s.get("constant_predictor") or {}).get(key.removeprefix("test_"))
         if floor is None:
             where = "the constant predictor of this test set is not known"
@@ -98,7 +103,7 @@ def accuracy(comparisons: List[Named]) -> List[str]:
             where = f"constant {floor['score']:.4f}; every method here is clearly above it"
         lines.append(f"- {label(name, s)}, {key.removeprefix('test_')}: `{BASE}` "
                      f"{s['methods'][BASE][key]['mean']:.4f}; " + "; ".join(parts) + f"; {where}.")
-    return close(lines, "Does InfoPrompt score better than prompt tuning?", per_method(rows, comparisons))
+    return close(lines, "Does InfoPrompt score better than prompt tuning?", rows, comparisons, through)
 
 
 def seed_noise(row: dict) -> Optional[float]:
@@ -142,8 +147,8 @@ def robustness(sweeps: List[Named]) -> List[str]:
                 verdict = "**does not hold in these runs** (no less spread)"
             rows.setdefault(method, []).append(f"{verdict} in `{name}`")
         lines.append(f"- `{name}` ({task_of(s)}, {STEPS} steps): " + "; ".join(parts) + f" (each: method vs `{BASE}`).")
-    return close(lines, "Is InfoPrompt less sensitive to the prompt's initialisation?",
-                 per_method(rows, usable, "robustness sweep with"))
+    return lines + ([""] if lines[-1] else []) + ["Is InfoPrompt less sensitive to the prompt's initialisation?", "",
+                                                  *per_method(rows, usable, "robustness sweep with"), ""]
 
 
 def label_words_arm(summary: dict) -> Optional[str]:
@@ -276,5 +281,6 @@ def claims(done: Dict[str, List[Path]], expected: Sequence[tuple], expected_robu
              "would detect a difference of the margin's size where the spread tells).", "", evidence, ""]
     gaps = missing(done["compare"], done["robustness"], expected, expected_robustness)
     ending = ["### What this section cannot say yet", "", "Missing or short:", "", *gaps, ""] if gaps else []
-    return intro + convergence(main) + accuracy(main) + robustness(sweeps) + label_words(main) + gamma(comparisons) \
+    through = read_through(main)
+    return intro + convergence(main, through) + accuracy(main, through) + robustness(sweeps) + label_words(main) + gamma(comparisons) \
         + ending

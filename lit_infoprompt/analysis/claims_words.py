@@ -102,6 +102,41 @@ def against_base(comparisons: List[Named]) -> List[Named]:
     return [(n, s) for n, s in comparisons if list(s["methods"])[0] == BASE and f"power_vs_{BASE}" in s]
 
 
+def read_through(comparisons: List[Named]) -> Dict[str, str]:
+    """{name: the comparison its closing verdicts are read through}: a comparison whose runs another one holds with
+    more seeds (the same task and steps, every arm of it there at the same prompt lr, its seeds a subset with the
+    same paired differences seed by seed), e.g. the 5-seed piece that chose the rates and the piece that added seeds
+    at them. Its own numbers stay listed; its verdict would only repeat the larger one's on fewer seeds. The one with
+    the most seeds is named."""
+    def seeds(s: dict) -> int:
+        return sum(len(row["seeds"]) for row in s["methods"].values())
+
+    def per_seed(s: dict, method: str) -> dict:
+        paired = s[f"paired_vs_{BASE}"].get(method, {})
+        return dict(zip(paired.get("seeds", []), paired.get("differences", [])))
+
+    def holds(big: dict, small: dict) -> bool:  # the same runs: the same rates and, seed by seed, the same scores
+        return task_of(big) == task_of(small) and steps_of(big) == steps_of(small) and seeds(big) > seeds(small) \
+            and all(m in big["methods"] and big["methods"][m].get("prompt_lr") == row.get("prompt_lr")
+                    and set(row["seeds"]) <= set(big["methods"][m]["seeds"])
+                    and per_seed(small, m).items() <= per_seed(big, m).items() for m, row in small["methods"].items())
+
+    out = {}
+    for name, s in comparisons:
+        larger = [(seeds(b), n) for n, b in comparisons if n != name and holds(b, s)]
+        if larger:
+            out[name] = max(larger)[1]
+    return out
+
+
+def through_note(through: Dict[str, str]) -> List[str]:
+    """The line saying which comparisons' verdicts are read through which (empty when none)."""
+    if not through:
+        return []
+    pairs = "; ".join(f"`{a}` through `{b}`" for a, b in through.items())
+    return [f"Read through a larger comparison (the same runs at the same rates, more seeds): {pairs}.", ""]
+
+
 def per_method(rows: Dict[str, List[str]], comparisons: List[Named], kind: str = "comparison against") -> List[str]:
     """One closing sentence per claimed method: its word in each comparison, and the comparisons without it."""
     lines = []
