@@ -168,7 +168,9 @@ def test_the_second_panel_draws_train_ce_and_each_terms_fraction(tmp_path, monke
             row.update({"diag/mi_rep_nats": 3 * f, "diag/mi_rep_ceiling_nats": 3.0, fraction_column("rep"): f})
     old = [with_fractions({"config": ARCHIVED, "curve": archived_rows(head=[-0.005] * 3, rep=[0.35, 1.75, 3.4])})]
     plain = [archived_rows()]
-    panels = plot_curves({"new": new, "old": old, "plain": plain}, "val/acc", "title", tmp_path / "curves.png")
+    title = "semeval budget 256, backbone all-MiniLM-L6-v2, seeds " + str(list(range(1000, 1011))) + ", 1000 steps, " \
+        "prompt lr as chosen on dev in semeval-budget256-1000steps"
+    panels = plot_curves({"new": new, "old": old, "plain": plain}, "val/acc", title, tmp_path / "curves.png")
     assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
     assert [p["xlabel"] for p in panels] == ["optimiser step", "", "optimiser step"]
     assert "examples" not in " ".join(p["xlabel"] for p in panels)
@@ -176,6 +178,9 @@ def test_the_second_panel_draws_train_ce_and_each_terms_fraction(tmp_path, monke
     assert panels[1]["ylabel"] == "train cross-entropy (nats)"
     assert panels[1]["lines"] == ["new train CE", "old train CE", "plain train CE"]
     assert panels[2]["lines"] == ["new head % of ceiling", "new rep % of ceiling", "old rep % of ceiling"]
+    shown = figures[0]._suptitle.get_text()  # a long header wraps onto lines that fit the figure, none of it lost
+    assert shown.replace("\n", " ") == title and len(shown.splitlines()) == 2 \
+        and all(len(line) <= 140 for line in shown.splitlines())
     dev, loss, share = figures[0].axes
     ce = {line.get_label(): line for line in loss.get_lines()}
     assert list(ce["new train CE"].get_xdata()) == [50, 100, 150]  # step 0 has no training loss

@@ -12,6 +12,7 @@ so examples seen are the step axis times a fixed batch and get no panel of their
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -23,6 +24,7 @@ from lit_infoprompt.curves import INERT_FRACTION, SATURATED_FRACTION
 STEP = "optimiser step"
 CE = "train/loss/ce"
 STYLES = {"head": "--", "rep": "-"}
+TITLE_WIDTH = 140  # characters per line of the figure title (the figure is about 13 inches wide)
 
 
 def mean_curve(curves: List[List[dict]], x: str, metric: str):
@@ -100,7 +102,7 @@ def plot_curves(curves: Dict[str, List[List[dict]]], metric: str, title: str, pa
     loss.set_title("mean over seeds; colours as on the left", fontsize=9)
     if lines["share"]:
         share.legend(loc="center right", fontsize=7)
-    fig.suptitle(title)
+    fig.suptitle("\n".join(textwrap.wrap(title, TITLE_WIDTH)))  # a long header on lines of its own, not cut off
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     panels = [{"xlabel": ax.get_xlabel(), "ylabel": ax.get_ylabel(), "lines": lines[name]}
