@@ -41,8 +41,10 @@ EXPECTED_ROBUSTNESS = ["cb"]
 # and (task, methods, seeds wanted) of the robustness sweeps; the claims section reads them.
 PLUS_ARMS = ["prompt_tuning", "infoprompt", "infoprompt_plus"]
 EXPECTED_1000 = [("semeval-budget256-1000steps", PLUS_ARMS, 5), ("semeval-budget256-1000steps-11seeds", PLUS_ARMS, 11),
-                 ("sst2-budget64-1000steps", PLUS_ARMS + ["pt_label_words"], 6),
-                 ("cb-16shot-1000steps", PLUS_ARMS + ["pt_label_words"], 10),
+                 ("sst2-budget64-1000steps", PLUS_ARMS + ["pt_label_words"], 5),
+                 ("sst2-budget64-1000steps-10seeds", PLUS_ARMS + ["pt_label_words"], 10),
+                 ("cb-16shot-1000steps", PLUS_ARMS + ["pt_label_words"], 5),
+                 ("cb-16shot-1000steps-10seeds", PLUS_ARMS + ["pt_label_words"], 10),
                  ("cb-16shot-gamma", ["infoprompt_plus", "gamma1", "gamma10"], 3)]
 EXPECTED_ROBUSTNESS_1000 = [("cb", ["prompt_tuning", "infoprompt_plus"], 3)]
 
