@@ -26,11 +26,12 @@ GAMMA_KEY = "method.head_weight"
 
 
 def close(lines: List[str], question: str, rows: Dict[str, List[str]], comparisons: List[Named],
-          through: Dict[str, str]) -> List[str]:
+          through: Dict[str, str], kind: str = "comparison against") -> List[str]:
     """A claim's evidence lines, then its question and one closing sentence per method from the comparisons not
     read through a larger one (``read_through``)."""
     own = [(n, s) for n, s in comparisons if n not in through]
-    return lines + ([""] if lines[-1] else []) + [question, "", *per_method(rows, own), "", *through_note(through)]
+    return lines + ([""] if lines[-1] else []) + [question, "", *per_method(rows, own, kind), "",
+                                                  *through_note(through)]
 
 
 def convergence(comparisons: List[Named], through: Dict[str, str]) -> List[str]:
@@ -147,8 +148,8 @@ def robustness(sweeps: List[Named]) -> List[str]:
                 verdict = "**does not hold in these runs** (no less spread)"
             rows.setdefault(method, []).append(f"{verdict} in `{name}`")
         lines.append(f"- `{name}` ({task_of(s)}, {STEPS} steps): " + "; ".join(parts) + f" (each: method vs `{BASE}`).")
-    return lines + ([""] if lines[-1] else []) + ["Is InfoPrompt less sensitive to the prompt's initialisation?", "",
-                                                  *per_method(rows, usable, "robustness sweep with"), ""]
+    return close(lines, "Is InfoPrompt less sensitive to the prompt's initialisation?", rows, usable, {},
+                 "robustness sweep with")
 
 
 def label_words_arm(summary: dict) -> Optional[str]:
@@ -282,5 +283,5 @@ def claims(done: Dict[str, List[Path]], expected: Sequence[tuple], expected_robu
     gaps = missing(done["compare"], done["robustness"], expected, expected_robustness)
     ending = ["### What this section cannot say yet", "", "Missing or short:", "", *gaps, ""] if gaps else []
     through = read_through(main)
-    return intro + convergence(main, through) + accuracy(main, through) + robustness(sweeps) + label_words(main) + gamma(comparisons) \
-        + ending
+    return intro + convergence(main, through) + accuracy(main, through) + robustness(sweeps) + label_words(main) \
+        + gamma(comparisons) + ending
