@@ -155,7 +155,7 @@ def test_robustness_and_report_from_runs_on_disk(roberta_dir, tmp_path, monkeypa
     assert "- cb 4-shot" not in text  # coverage is per task and split: the tiny 4-shot runs are not the 16-shot ones
     missing = text.split("Missing:")[1].split("##")[0]
     assert "robustness to the prompt initialisation (`make robustness" not in missing  # the 2-step sweep is one
-    assert "robustness to the prompt initialisation on cb at 1000 steps" in missing  # but not issue 24's
+    assert "robustness to the prompt initialisation on sst2 at 1000 steps" in missing  # but not issue 24's
     # a fresh clone has the archive but no runs/: the report comes out the same, and compare reuses archived runs
     import shutil
     shutil.rmtree(tmp_path / "runs")

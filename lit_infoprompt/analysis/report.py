@@ -46,7 +46,9 @@ EXPECTED_1000 = [("semeval-budget256-1000steps", PLUS_ARMS, 5), ("semeval-budget
                  ("cb-16shot-1000steps", PLUS_ARMS + ["pt_label_words"], 5),
                  ("cb-16shot-1000steps-10seeds", PLUS_ARMS + ["pt_label_words"], 10),
                  ("cb-16shot-gamma", ["infoprompt_plus", "gamma1", "gamma10"], 3)]
-EXPECTED_ROBUSTNESS_1000 = [("cb", ["prompt_tuning", "infoprompt_plus"], 3)]
+# Robustness at 1000 steps runs on SST-2 budget 64 (the issue allows CB or SST-2): there both methods clearly learn,
+# and a run costs about a quarter of a CB run here.
+EXPECTED_ROBUSTNESS_1000 = [("sst2", ["prompt_tuning", "infoprompt_plus"], 3)]
 
 PREAMBLE = """# Results: InfoPrompt vs vanilla prompt tuning
 
