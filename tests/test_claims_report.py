@@ -227,7 +227,7 @@ def test_the_report_places_the_section_after_the_glance_and_lists_what_is_missin
     assert "at 1000 steps (issue 24): `semeval-budget256-1000steps` x prompt_tuning, infoprompt, infoprompt_plus " \
            "(5 seeds)" in scope
     assert "- `semeval-budget256-1000steps`: no arm infoprompt_plus." in scope
-    assert "- `cb-16shot-gamma` (infoprompt_plus, gamma1, gamma10; 3 seeds wanted): not run" in scope
+    assert "- `sst2-budget64-gamma` (infoprompt_plus, gamma1, gamma10; 3 seeds wanted): not run" in scope
     # the 300-step list: a 1000-step comparison (whose stand-in runs are CB's) does not count there
     assert "- cb 16-shot (prompt_tuning, infoprompt): not run." in scope and "fewer than 20 seeds" not in scope
     assert "Read here: `semeval-budget256-1000steps`." in text
