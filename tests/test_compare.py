@@ -136,6 +136,9 @@ def test_robustness_and_report_from_runs_on_disk(roberta_dir, tmp_path, monkeypa
     assert table["prompt_tuning"]["all"]["n"] == 4 and len((out / "runs.txt").read_text().split()) == 8
     assert f"prompt lr prompt_tuning {chosen['prompt_tuning']:g}, infoprompt_head {chosen['infoprompt_head']:g}" \
         in summary["header"]
+    # the split in the words of the comparison's header (it said the folder's "4shot")
+    assert summary["header"].startswith("cb 4-shot, ") and (out.name, out.parent.name) == ("cb-4shot", "robustness")
+    assert json.loads((grid / "summary.json").read_text())["header"].startswith("cb 4-shot, ")
     for run_dir in (out / "runs.txt").read_text().split():  # each method ran at the rate its grid chose
         saved = load_saved(Path(run_dir) / "config.yaml")
         assert saved.optim.prompt_lr == chosen[saved.method.name]

@@ -18,7 +18,7 @@ from lit_infoprompt.analysis.arms import arm_keys, arm_of, assign, complete, des
 from lit_infoprompt.analysis.ceiling import with_fractions
 from lit_infoprompt.analysis.comparable import check_comparable
 from lit_infoprompt.analysis.plots import plot_curves
-from lit_infoprompt.analysis.runs import listed, read_run
+from lit_infoprompt.analysis.runs import listed, read_run, split_words
 from lit_infoprompt.analysis.statistics import aggregate, choose_prompt_lr
 from lit_infoprompt.analysis.tables import markdown
 
@@ -46,7 +46,7 @@ def write_comparison(run_dirs: List[Path], methods: List[str], out: Path, target
         result["arms"] = arms
     first = runs[0]["summary"]
     seeds = sorted({r["summary"]["seed"] for r in runs})
-    split = f"{first['shots']}-shot" if first["shots"] else f"{first['protocol']} {first['split_size']}"
+    split = split_words(first)
     result["steps"] = steps = runs[0]["config"]["trainer"]["max_steps"]
     header = f"{first['task']} {split}, backbone {Path(first['backbone']).name}, seeds {seeds}, {steps} steps"
     if lr_grid:

@@ -12,7 +12,7 @@ from typing import Dict, List, Optional
 
 from lit_infoprompt.analysis.comparable import (check_comparable, code_lines, code_versions, environments,
                                                 mixed_versions)
-from lit_infoprompt.analysis.runs import listed, read_run
+from lit_infoprompt.analysis.runs import listed, read_run, split_words
 from lit_infoprompt.analysis.statistics import mean_std, prompt_lrs
 from lit_infoprompt.analysis.tables import fmt
 
@@ -68,7 +68,7 @@ def write_robustness(run_dirs: List[Path], methods: List[str], root: Path, sourc
     lrs = ", ".join(f"{m} {', '.join(f'{lr:g}' for lr in rates[m])}" for m in methods)
     seeds = sorted({r["summary"]["seed"] for r in runs})
     steps = runs[0]["config"]["trainer"]["max_steps"]
-    header = (f"{first['task']} {split}, backbone {Path(first['backbone']).name}, seeds {seeds}, {steps} steps, "
+    header = (f"{first['task']} {split_words(first)}, backbone {Path(first['backbone']).name}, seeds {seeds}, {steps} steps, "
               f"prompt lr {lrs}" + (f" (chosen on dev in {Path(source).name})" if source else ""))
     out = root / (name or f"{first['task']}-{split}")
     out.mkdir(parents=True, exist_ok=True)

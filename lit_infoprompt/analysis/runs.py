@@ -65,6 +65,11 @@ def read_run(run_dir: Path) -> dict:
             "summary": json.loads((run_dir / "summary.json").read_text()), "curve": curve}
 
 
+def split_words(summary: dict) -> str:
+    """A run's split as the report's headers write it: "16-shot" or "budget 64"."""
+    return f"{summary['shots']}-shot" if summary["shots"] else f"{summary['protocol']} {summary['split_size']}"
+
+
 def listed(run_dirs: List[Path], relative_to: Optional[Path]) -> List[str]:
     """Run directories as runs.txt and spec.json list them: as given, or relative to an archive root."""
     return [str(Path(d).relative_to(relative_to)) if relative_to else str(d) for d in run_dirs]
