@@ -63,14 +63,13 @@ def write_robustness(run_dirs: List[Path], methods: List[str], root: Path, sourc
     metric = next(k for k in runs[0]["summary"] if k.startswith("test_"))
     table = spread(runs, methods, metric)
     first = runs[0]["summary"]
-    split = Path(run_dirs[0]).parents[2].name
     rates = {m: prompt_lrs([r for r in runs if r["summary"]["method"] == m]) for m in methods}
     lrs = ", ".join(f"{m} {', '.join(f'{lr:g}' for lr in rates[m])}" for m in methods)
     seeds = sorted({r["summary"]["seed"] for r in runs})
     steps = runs[0]["config"]["trainer"]["max_steps"]
-    header = (f"{first['task']} {split_words(first)}, backbone {Path(first['backbone']).name}, seeds {seeds}, {steps} steps, "
-              f"prompt lr {lrs}" + (f" (chosen on dev in {Path(source).name})" if source else ""))
-    out = root / (name or f"{first['task']}-{split}")
+    header = (f"{first['task']} {split_words(first)}, backbone {Path(first['backbone']).name}, seeds {seeds}, "
+              f"{steps} steps, prompt lr {lrs}" + (f" (chosen on dev in {Path(source).name})" if source else ""))
+    out = root / (name or f"{first['task']}-{Path(run_dirs[0]).parents[2].name}")  # the run folder's split: cb-16shot
     out.mkdir(parents=True, exist_ok=True)
     versions = code_versions(runs)
     ending = code_lines(versions, mixed_versions(runs), environments(runs))
