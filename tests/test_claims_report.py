@@ -287,3 +287,28 @@ def test_a_piece_whose_runs_a_larger_comparison_holds_is_read_through_it(tmp_pat
     # without the larger one, the piece speaks for itself
     alone = section({"compare": [small], "robustness": []})
     assert "in `cb-16shot-1000steps`" in closing(alone, "score better", "infoprompt_plus") and "Read through" not in alone
+
+
+def test_the_label_words_control_closes_on_the_largest_piece(tmp_path):
+    """A piece read through a larger one keeps its line in the control but gives the closing sentence no verdict:
+    on 5 seeds the difference to the label words is too noisy, on 8 it is clear, and only the 8 speak."""
+    seeds = SEEDS + [1001, 1002, 1003]
+    noise = {**NOISE, 1001: 0.015, 1002: -0.005, 1003: 0.005}
+    dev = {s: 0.6 for s in seeds}
+    wide = {**{s: 0.12 * (-1) ** i for i, s in enumerate(SEEDS)}, 1001: 0.06, 1002: 0.07, 1003: 0.065}
+
+    def arms() -> dict:
+        return {"prompt_tuning": ("prompt_tuning", (), shifted(0, seeds=seeds), dev),
+                "infoprompt_plus": ("infoprompt_plus", (), shifted(0.10, noise, seeds), dev),
+                "pt_label_words": ("prompt_tuning", ("prompt.init=label_words",), shifted(0.05, wide, seeds), dev)}
+
+    described = {"prompt_tuning": PT, "pt_label_words": LW}
+    small = comparison(tmp_path, "cb-16shot-1000steps", arms(), seeds=SEEDS, described=described)
+    large = comparison(tmp_path, "cb-16shot-1000steps-8seeds", arms(), seeds=seeds, described=described)
+    text = section({"compare": [small, large], "robustness": []})
+    control = text.split("### Control: the head loss or the label words?")[1].split("###")[0]
+    assert "- `cb-16shot-1000steps` (cb 16-shot, 5 seeds): test acc" in control  # its own numbers stay listed
+    words = closing(control, "do more than starting the prompt at the label words?", "infoprompt_plus")
+    assert "in `cb-16shot-1000steps-8seeds`" in words and "in `cb-16shot-1000steps`" not in words
+    assert "`cb-16shot-1000steps` through `cb-16shot-1000steps-8seeds`." in control
+    assert "- `infoprompt`:" not in control  # the control is infoprompt_plus's alone

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from lit_infoprompt.analysis.claims_words import (BASE, CLAIMED, PLUS, STEPS, WHERE, Named, against_base, diff_text,
                                                   label, not_clearly_above, per_method, read, read_through,
@@ -23,15 +23,18 @@ from lit_infoprompt.analysis.power import difference
 from lit_infoprompt.analysis.tables import fmt
 
 GAMMA_KEY = "method.head_weight"
+Rows = Dict[str, List[Tuple[str, str]]]  # {method: [(comparison name, its word there)]}
 
 
-def close(lines: List[str], question: str, rows: Dict[str, List[str]], comparisons: List[Named],
-          through: Dict[str, str], kind: str = "comparison against") -> List[str]:
+def close(lines: List[str], question: str, rows: Rows, comparisons: List[Named], through: Dict[str, str],
+          kind: str = "comparison against", methods: Sequence[str] = CLAIMED) -> List[str]:
     """A claim's evidence lines, then its question and one closing sentence per method from the comparisons not
-    read through a larger one (``read_through``)."""
+    read through a larger one (``read_through``): the one place that leaves those out."""
     own = [(n, s) for n, s in comparisons if n not in through]
-    return lines + ([""] if lines[-1] else []) + [question, "", *per_method(rows, own, kind), "",
-                                                  *through_note(through)]
+    words = {m: [text for n, text in found if n not in through] for m, found in rows.items()}
+    shown = {n: b for n, b in through.items() if any(n == c for c, _ in comparisons)}
+    return lines + ([""] if lines[-1] else []) + [question, "", *per_method(words, own, kind, methods), "",
+                                                  *through_note(shown)]
 
 
 def convergence(comparisons: List[Named], through: Dict[str, str]) -> List[str]:
@@ -52,8 +55,7 @@ def convergence(comparisons: List[Named], through: Dict[str, str]) -> List[str]:
                      if steps["n"] else f"reached by both in none of the {steps['of']} seeds")
             parts.append(f"`{method}` dev AUC {diff_text(auc, 4)}: {auc['verdict']}; steps to {s['target_dev']:.4f}: "
                          f"{reach}: {steps['verdict']}")
-            if name not in through:
-                rows.setdefault(method, []).append(f"{both(auc, steps)} in `{name}`")
+            rows.setdefault(method, []).append((name, f"{both(auc, steps)} in `{name}`"))
         lines.append(f"- {label(name, s)}: " + "; ".join(parts) + ".")
     return close(lines, "Does InfoPrompt converge faster than prompt tuning?", rows, comparisons, through)
 
@@ -93,8 +95,7 @@ def accuracy(comparisons: List[Named], through: Dict[str, str]) -> List[str]:
             parts.append(f"`{method}` {s['methods'][method][key]['mean']:.4f}, difference {diff_text(t, 4)}, "
                          f"MDE {mde}: {t['verdict']}")
             caveat = f", but `{method}` is not clearly above the constant predictor there" if method in below else ""
-            if name not in through:
-                rows.setdefault(method, []).append(f"{word(t, 4)} in `{name}`{caveat}")
+            rows.setdefault(method, []).append((name, f"{word(t, 4)} in `{name}`{caveat}"))
         floor = (s.get("constant_predictor") or {}).get(key.removeprefix("test_"))
         if floor is None:
             where = "the constant predictor of this test set is not known"
@@ -146,7 +147,7 @@ def robustness(sweeps: List[Named]) -> List[str]:
                 verdict = "**less spread in these runs** (untested)"
             else:
                 verdict = "**does not hold in these runs** (no less spread)"
-            rows.setdefault(method, []).append(f"{verdict} in `{name}`")
+            rows.setdefault(method, []).append((name, f"{verdict} in `{name}`"))
         lines.append(f"- `{name}` ({task_of(s)}, {STEPS} steps): " + "; ".join(parts) + f" (each: method vs `{BASE}`).")
     return close(lines, "Is InfoPrompt less sensitive to the prompt's initialisation?", rows, usable, {},
                  "robustness sweep with")
@@ -160,18 +161,20 @@ def label_words_arm(summary: dict) -> Optional[str]:
     return None
 
 
-def label_words(comparisons: List[Named]) -> List[str]:
+def label_words(comparisons: List[Named], through: Dict[str, str]) -> List[str]:
     """``infoprompt_plus`` against prompt tuning started at the label words: per seed, the two arms' differences to
-    ``prompt_tuning`` subtracted (the same seeds, the same runs), judged as any paired difference."""
+    ``prompt_tuning`` subtracted (the same seeds, the same runs), judged as any paired difference; closed like a
+    claim (``close``)."""
     lines = ["### Control: the head loss or the label words?", "",
-             f"Does `{PLUS}`'s head loss do more than starting the prompt at the label words? `{PLUS}` against "
-             f"the arm that is `{BASE}` with prompt.init=label_words, paired by seed.", ""]
-    found = False
+             f"`{PLUS}` against the arm that is `{BASE}` with prompt.init=label_words, paired by seed.", ""]
+    rows: Rows = {}
+    held = []
     for name, s in comparisons:
         words = label_words_arm(s)
         if words is None or PLUS not in s["methods"]:
             continue
-        found, key = True, s["test_metric"].removeprefix("test_")
+        held.append((name, s))
+        key = s["test_metric"].removeprefix("test_")
         paired = s[f"paired_vs_{BASE}"]
         plus, lw = (dict(zip(paired[m]["seeds"], paired[m]["differences"])) for m in (PLUS, words))
         d = difference([plus[seed] - lw[seed] for seed in sorted(set(plus) & set(lw))], s["margins"]["score"]).as_dict()
@@ -181,9 +184,11 @@ def label_words(comparisons: List[Named]) -> List[str]:
         answer = word(d, 4, better="more than the label words", worse="less than the label words")
         lines.append(f"- {label(name, s)}: test {key} `{PLUS}` − `{words}` {diff_text(d, 4)} over {d['n']} seeds, MDE "
                      f"{mde}: {answer}. Dev AUC against `{BASE}` (no paired test between the two): {auc}.")
-    if not found:
-        lines.append(f"No archived {STEPS}-step comparison holds `{PLUS}` beside a label-words arm yet.")
-    return lines + [""]
+        rows.setdefault(PLUS, []).append((name, f"{answer} in `{name}`"))
+    if not held:
+        return lines + [f"No archived {STEPS}-step comparison holds `{PLUS}` beside a label-words arm yet.", ""]
+    return close(lines, f"Does `{PLUS}`'s head loss do more than starting the prompt at the label words?", rows, held,
+                 through, methods=(PLUS,))
 
 
 def gamma(comparisons: List[Named]) -> List[str]:
@@ -283,5 +288,5 @@ def claims(done: Dict[str, List[Path]], expected: Sequence[tuple], expected_robu
     gaps = missing(done["compare"], done["robustness"], expected, expected_robustness)
     ending = ["### What this section cannot say yet", "", "Missing or short:", "", *gaps, ""] if gaps else []
     through = read_through(main)
-    return intro + convergence(main, through) + accuracy(main, through) + robustness(sweeps) + label_words(main) \
+    return intro + convergence(main, through) + accuracy(main, through) + robustness(sweeps) + label_words(main, through) \
         + gamma(comparisons) + ending

@@ -137,10 +137,12 @@ def through_note(through: Dict[str, str]) -> List[str]:
     return [f"Read through a larger comparison (the same runs at the same rates, more seeds): {pairs}.", ""]
 
 
-def per_method(rows: Dict[str, List[str]], comparisons: List[Named], kind: str = "comparison against") -> List[str]:
-    """One closing sentence per claimed method: its word in each comparison, and the comparisons without it."""
+def per_method(rows: Dict[str, List[str]], comparisons: List[Named], kind: str = "comparison against",
+               methods: Sequence[str] = CLAIMED) -> List[str]:
+    """One closing sentence per method (the claimed ones unless told): its word in each comparison, and the
+    comparisons without it."""
     lines = []
-    for method in CLAIMED:
+    for method in methods:
         lacking = [(n, s) for n, s in comparisons if method not in s["methods"]]
         if not rows.get(method):
             where = (f"not in {', '.join(f'`{n}`' for n, _ in lacking)}" if lacking else

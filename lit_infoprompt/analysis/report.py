@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from lit_infoprompt.analysis.claims_report import asked, claims, missing
-from lit_infoprompt.analysis.claims_words import STEPS, not_clearly_above, steps_of
+from lit_infoprompt.analysis.claims_words import STEPS, not_clearly_above, steps_of, task_of
 from lit_infoprompt.analysis.tables import interval_text
 from lit_infoprompt.curves import EARLY_STEP, INERT_FRACTION, SATURATED_FRACTION
 from lit_infoprompt.errors import InputError
@@ -174,7 +174,7 @@ def glance(summaries: List[dict]) -> List[str]:
         if "infoprompt" not in methods or methods[0] != "prompt_tuning":
             continue
         test = s["paired_vs_prompt_tuning"]["infoprompt"]
-        same = (s["header"].split(",")[0], tuple(test["seeds"]), tuple(test["differences"]))
+        same = (task_of(s), tuple(test["seeds"]), tuple(test["differences"]))
         if same in shown:  # an ablation comparison holds the same two arms: one row is enough
             continue
         shown.add(same)
@@ -187,7 +187,7 @@ def glance(summaries: List[dict]) -> List[str]:
         below = not_clearly_above(s, ("prompt_tuning", "infoprompt"))
         verdict = t["verdict"] + ("; neither clearly above the constant predictor" if len(below) == 2 else
                                   f"; {below[0]} not clearly above the constant predictor" if below else "")
-        rows.append(f"| {s['header'].split(',')[0]} | {len(test['seeds'])} | {key.removeprefix('test_')} | {floor} | "
+        rows.append(f"| {task_of(s)} | {len(test['seeds'])} | {key.removeprefix('test_')} | {floor} | "
                     f"{base[key]['mean']:.4f} | {info[key]['mean']:.4f} | {t['mean']:+.4f} "
                     f"{interval_text(t['t_interval'], 4)} | {mde} | {verdict} | "
                     f"{auc['mean']:+.4f} {interval_text(auc['t_interval'], 4)}: {auc['verdict']} |")
@@ -210,7 +210,7 @@ def coverage(summaries: List[dict], robustness_tasks: List[str]) -> List[str]:
     1000-step comparisons count only against EXPECTED_1000 (``claims_report.missing``), not here."""
     done: Dict[str, Dict[str, int]] = {}
     for summary in (s for s in summaries if steps_of(s) != STEPS):
-        task = summary["header"].split(",")[0]  # "<task> <split>", e.g. "cb 16-shot", "semeval budget 256"
+        task = task_of(summary)  # "<task> <split>", e.g. "cb 16-shot", "semeval budget 256"
         for method, row in summary["methods"].items():
             done.setdefault(task, {})[method] = max(len(row["seeds"]), done.get(task, {}).get(method, 0))
     lines = []
