@@ -4,6 +4,7 @@ and method from each comparison's own numbers, keeps 300-step comparisons out, r
 the γ dose-response, and says honestly when there is no 1000-step evidence."""
 
 import json
+import statistics
 from pathlib import Path
 
 import pytest
@@ -312,3 +313,23 @@ def test_the_label_words_control_closes_on_the_largest_piece(tmp_path):
     assert "in `cb-16shot-1000steps-8seeds`" in words and "in `cb-16shot-1000steps`" not in words
     assert "`cb-16shot-1000steps` through `cb-16shot-1000steps-8seeds`." in control
     assert "- `infoprompt`:" not in control  # the control is infoprompt_plus's alone
+
+
+def test_the_bottleneck_control_reads_either_arm_first(tmp_path):
+    """infoprompt − prompt_tuning_bottleneck per seed, whether the comparison's first arm is infoprompt (the paired
+    differences are then to it) or prompt tuning (both arms' differences to it, subtracted)."""
+    dev = {s: 0.6 for s in SEEDS}
+    arms = {"infoprompt": ("infoprompt", (), shifted(0.10, NOISE), dev),
+            "prompt_tuning_bottleneck": ("prompt_tuning_bottleneck", (), shifted(0.0), dev),
+            "prompt_tuning": ("prompt_tuning", (), shifted(0.0, {s: -n for s, n in NOISE.items()}), dev)}
+    first = comparison(tmp_path / "a", "sst2-budget64-1000steps-bottleneck", arms)
+    base = comparison(tmp_path / "b", "cb-16shot-1000steps", {k: arms[k] for k in reversed(list(arms))})
+    expected = statistics.fmean(0.10 + NOISE[s] for s in SEEDS)
+    for folder in (first, base):
+        text = section({"compare": [folder], "robustness": []})
+        block = text.split("### Control: the information terms or the bottleneck?")[1].split("###")[0]
+        line = next(line for line in block.splitlines() if line.startswith(f"- `{folder.name}`"))
+        assert f"`infoprompt` − `prompt_tuning_bottleneck` {expected:+.4f} [" in line
+        assert line.endswith(": **the information terms add to the bottleneck**.")
+    none = section({"compare": [], "robustness": []})
+    assert "No archived 1000-step comparison holds `infoprompt` beside `prompt_tuning_bottleneck` yet." in none

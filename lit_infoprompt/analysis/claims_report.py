@@ -4,9 +4,10 @@ The paper claims InfoPrompt (1) converges faster than prompt tuning, (2) reaches
 sensitive to the prompt's initialisation. Each claim is read per method (``CLAIMED``: the reference-faithful
 ``infoprompt`` and ``infoprompt_plus``) against ``prompt_tuning``, only from the comparisons and robustness sweeps
 whose runs trained ``STEPS`` steps (their header says how many), with the numbers each comparison computed
-(``statistics.aggregate``'s summary.json): the paired differences' 95 % intervals, MDE and verdicts. Plus two
+(``statistics.aggregate``'s summary.json): the paired differences' 95 % intervals, MDE and verdicts. Plus three
 controls where a comparison holds them: ``infoprompt_plus`` against an arm that is prompt tuning started at the
-label words, and the dose-response over the head loss's weight γ (arms that differ in ``method.head_weight``).
+label words, ``infoprompt`` against its bottleneck without the information terms, and the dose-response over the
+head loss's weight γ (arms that differ in ``method.head_weight``).
 What the section cannot say is listed by comparison name (``missing``: the report's issue-24 lists).
 """
 
@@ -23,6 +24,7 @@ from lit_infoprompt.analysis.power import difference
 from lit_infoprompt.analysis.tables import fmt
 
 GAMMA_KEY = "method.head_weight"
+BOTTLENECK = "prompt_tuning_bottleneck"
 Rows = Dict[str, List[Tuple[str, str]]]  # {method: [(comparison name, its word there)]}
 
 
@@ -191,6 +193,36 @@ def label_words(comparisons: List[Named], through: Dict[str, str]) -> List[str]:
                  through, methods=(PLUS,))
 
 
+def against_first(summary: dict, method: str) -> Dict[int, float]:
+    """{seed: the method's test difference to the comparison's first arm} (0 for the first arm itself)."""
+    first = list(summary["methods"])[0]
+    if method == first:
+        return {seed: 0.0 for seed in summary["methods"][first]["seeds"]}
+    paired = summary[f"paired_vs_{first}"][method]
+    return dict(zip(paired["seeds"], paired["differences"]))
+
+
+def bottleneck(comparisons: List[Named]) -> List[str]:
+    """``infoprompt`` against its bottleneck without the information terms (``prompt_tuning_bottleneck``), paired by
+    seed whichever arm the comparison put first: is a difference to prompt tuning the terms' or the bottleneck's?"""
+    info, bare = CLAIMED[0], BOTTLENECK
+    lines = ["### Control: the information terms or the bottleneck?", "",
+             f"`{info}` against `{bare}` (the same bottleneck and KL term, without the two InfoNCE terms), paired by "
+             "seed.", ""]
+    held = [(n, s) for n, s in comparisons if {info, bare} <= set(s["methods"])]
+    for name, s in held:
+        a, b = against_first(s, info), against_first(s, bare)
+        d = difference([a[seed] - b[seed] for seed in sorted(set(a) & set(b))], s["margins"]["score"]).as_dict()
+        mde = "n/a" if d["mde"] is None else f"{d['mde']:.4f}"
+        answer = word(d, 4, better="the information terms add to the bottleneck",
+                      worse="the information terms take away from the bottleneck")
+        lines.append(f"- {label(name, s)}: test {s['test_metric'].removeprefix('test_')} `{info}` − `{bare}` "
+                     f"{diff_text(d, 4)} over {d['n']} seeds, MDE {mde}: {answer}.")
+    if not held:
+        lines.append(f"No archived {STEPS}-step comparison holds `{info}` beside `{bare}` yet.")
+    return lines + [""]
+
+
 def gamma(comparisons: List[Named]) -> List[str]:
     """The dose-response over the head loss's weight: arms told apart by ``method.head_weight``."""
     lines = ["### Control: the head loss's weight γ", ""]
@@ -289,4 +321,4 @@ def claims(done: Dict[str, List[Path]], expected: Sequence[tuple], expected_robu
     ending = ["### What this section cannot say yet", "", "Missing or short:", "", *gaps, ""] if gaps else []
     through = read_through(main)
     return intro + convergence(main, through) + accuracy(main, through) + robustness(sweeps) + label_words(main, through) \
-        + gamma(comparisons) + ending
+        + bottleneck(comparisons) + gamma(comparisons) + ending
