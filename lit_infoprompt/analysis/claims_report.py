@@ -155,6 +155,23 @@ def robustness(sweeps: List[Named]) -> List[str]:
                  "robustness sweep with")
 
 
+def against_first(summary: dict, method: str) -> Dict[int, float]:
+    """{seed: the method's test difference to the comparison's first arm} (0 for the first arm itself)."""
+    first = list(summary["methods"])[0]
+    if method == first:
+        return {seed: 0.0 for seed in summary["methods"][first]["seeds"]}
+    paired = summary[f"paired_vs_{first}"][method]
+    return dict(zip(paired["seeds"], paired["differences"]))
+
+
+def between(summary: dict, a: str, b: str) -> dict:
+    """Arm a's test score minus arm b's, paired by seed (their differences to the first arm subtracted: the same
+    seeds, the same runs), judged as any paired difference at the comparison's margin."""
+    da, db = against_first(summary, a), against_first(summary, b)
+    paired = [da[seed] - db[seed] for seed in sorted(set(da) & set(db))]
+    return difference(paired, summary["margins"]["score"]).as_dict()
+
+
 def label_words_arm(summary: dict) -> Optional[str]:
     """The arm that is prompt tuning started at the label words, if the comparison has one."""
     for name, arm in (summary.get("arms") or {}).items():
@@ -164,9 +181,8 @@ def label_words_arm(summary: dict) -> Optional[str]:
 
 
 def label_words(comparisons: List[Named], through: Dict[str, str]) -> List[str]:
-    """``infoprompt_plus`` against prompt tuning started at the label words: per seed, the two arms' differences to
-    ``prompt_tuning`` subtracted (the same seeds, the same runs), judged as any paired difference; closed like a
-    claim (``close``)."""
+    """``infoprompt_plus`` against prompt tuning started at the label words, paired by seed (``between``); closed like
+    a claim (``close``)."""
     lines = ["### Control: the head loss or the label words?", "",
              f"`{PLUS}` against the arm that is `{BASE}` with prompt.init=label_words, paired by seed.", ""]
     rows: Rows = {}
@@ -176,10 +192,7 @@ def label_words(comparisons: List[Named], through: Dict[str, str]) -> List[str]:
         if words is None or PLUS not in s["methods"]:
             continue
         held.append((name, s))
-        key = s["test_metric"].removeprefix("test_")
-        paired = s[f"paired_vs_{BASE}"]
-        plus, lw = (dict(zip(paired[m]["seeds"], paired[m]["differences"])) for m in (PLUS, words))
-        d = difference([plus[seed] - lw[seed] for seed in sorted(set(plus) & set(lw))], s["margins"]["score"]).as_dict()
+        key, d = s["test_metric"].removeprefix("test_"), between(s, PLUS, words)
         power = s[f"power_vs_{BASE}"]
         auc = ", ".join(f"`{m}` {diff_text(power[m]['dev_auc'], 4)}: {power[m]['dev_auc']['verdict']}" for m in (PLUS, words))
         mde = "n/a" if d["mde"] is None else f"{d['mde']:.4f}"
@@ -193,15 +206,6 @@ def label_words(comparisons: List[Named], through: Dict[str, str]) -> List[str]:
                  through, methods=(PLUS,))
 
 
-def against_first(summary: dict, method: str) -> Dict[int, float]:
-    """{seed: the method's test difference to the comparison's first arm} (0 for the first arm itself)."""
-    first = list(summary["methods"])[0]
-    if method == first:
-        return {seed: 0.0 for seed in summary["methods"][first]["seeds"]}
-    paired = summary[f"paired_vs_{first}"][method]
-    return dict(zip(paired["seeds"], paired["differences"]))
-
-
 def bottleneck(comparisons: List[Named]) -> List[str]:
     """``infoprompt`` against its bottleneck without the information terms (``prompt_tuning_bottleneck``), paired by
     seed whichever arm the comparison put first: is a difference to prompt tuning the terms' or the bottleneck's?"""
@@ -211,8 +215,7 @@ def bottleneck(comparisons: List[Named]) -> List[str]:
              "seed.", ""]
     held = [(n, s) for n, s in comparisons if {info, bare} <= set(s["methods"])]
     for name, s in held:
-        a, b = against_first(s, info), against_first(s, bare)
-        d = difference([a[seed] - b[seed] for seed in sorted(set(a) & set(b))], s["margins"]["score"]).as_dict()
+        d = between(s, info, bare)
         mde = "n/a" if d["mde"] is None else f"{d['mde']:.4f}"
         answer = word(d, 4, better="the information terms add to the bottleneck",
                       worse="the information terms take away from the bottleneck")
@@ -320,5 +323,5 @@ def claims(done: Dict[str, List[Path]], expected: Sequence[tuple], expected_robu
     gaps = missing(done["compare"], done["robustness"], expected, expected_robustness)
     ending = ["### What this section cannot say yet", "", "Missing or short:", "", *gaps, ""] if gaps else []
     through = read_through(main)
-    return intro + convergence(main, through) + accuracy(main, through) + robustness(sweeps) + label_words(main, through) \
-        + bottleneck(comparisons) + gamma(comparisons) + ending
+    return intro + convergence(main, through) + accuracy(main, through) + robustness(sweeps) \
+        + label_words(main, through) + bottleneck(comparisons) + gamma(comparisons) + ending
