@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from lit_infoprompt.analysis.claims_words import (BASE, CLAIMED, PLUS, STEPS, WHERE, Named, against_base, diff_text,
-                                                  label, not_clearly_above, per_method, read, read_through,
+                                                  label, not_clearly_above, per_method, plain, read, read_through,
                                                   steps_of, task_of, through_note, too_few, word)
 from lit_infoprompt.analysis.power import difference
 from lit_infoprompt.analysis.tables import fmt
@@ -93,7 +93,7 @@ def accuracy(comparisons: List[Named], through: Dict[str, str]) -> List[str]:
                 parts.append(f"`{method}` is not in this comparison")
                 continue
             t = s[f"power_vs_{BASE}"][method]["test"]
-            mde = "n/a" if t["mde"] is None else f"{t['mde']:.4f}"
+            mde = plain(t["mde"])
             parts.append(f"`{method}` {s['methods'][method][key]['mean']:.4f}, difference {diff_text(t, 4)}, "
                          f"MDE {mde}: {t['verdict']}")
             caveat = f", but `{method}` is not clearly above the constant predictor there" if method in below else ""
@@ -135,7 +135,7 @@ def robustness(sweeps: List[Named]) -> List[str]:
                 continue
             row = s["methods"][method]
             noise = {m: seed_noise(r) for m, r in ((method, row), (BASE, base))}
-            shown = {m: "n/a" if v is None else f"{v:.4f}" for m, v in noise.items()}
+            shown = {m: plain(v) for m, v in noise.items()}
             parts.append(f"`{method}` std of init means {row['std_of_init_means']:.4f} vs {base['std_of_init_means']:.4f} "
                          f"(seed noise alone: {shown[method]} vs {shown[BASE]}), std over all runs "
                          f"{row['all']['std']:.4f} vs {base['all']['std']:.4f}, lowest initialisation mean "
@@ -195,7 +195,7 @@ def label_words(comparisons: List[Named], through: Dict[str, str]) -> List[str]:
         key, d = s["test_metric"].removeprefix("test_"), between(s, PLUS, words)
         power = s[f"power_vs_{BASE}"]
         auc = ", ".join(f"`{m}` {diff_text(power[m]['dev_auc'], 4)}: {power[m]['dev_auc']['verdict']}" for m in (PLUS, words))
-        mde = "n/a" if d["mde"] is None else f"{d['mde']:.4f}"
+        mde = plain(d["mde"])
         answer = word(d, 4, better="more than the label words", worse="less than the label words")
         lines.append(f"- {label(name, s)}: test {key} `{PLUS}` − `{words}` {diff_text(d, 4)} over {d['n']} seeds, MDE "
                      f"{mde}: {answer}. Dev AUC against `{BASE}` (no paired test between the two): {auc}.")
@@ -216,7 +216,7 @@ def bottleneck(comparisons: List[Named]) -> List[str]:
     held = [(n, s) for n, s in comparisons if {info, bare} <= set(s["methods"])]
     for name, s in held:
         d = between(s, info, bare)
-        mde = "n/a" if d["mde"] is None else f"{d['mde']:.4f}"
+        mde = plain(d["mde"])
         answer = word(d, 4, better="the information terms add to the bottleneck",
                       worse="the information terms take away from the bottleneck")
         lines.append(f"- {label(name, s)}: test {s['test_metric'].removeprefix('test_')} `{info}` − `{bare}` "
