@@ -171,8 +171,8 @@ def test_no_evidence_yet(archive):
     assert "No archived 1000-step comparison holds `infoprompt_plus` beside a label-words arm yet." in text
     assert ("- `cb-16shot-1000steps-10seeds` (prompt_tuning, infoprompt, infoprompt_plus, pt_label_words; 10 seeds "
             "wanted): not run; the commands are in docs/operations.md, \"Issue 24's evidence\".") in text
-    assert "- robustness to the prompt initialisation on sst2 at 1000 steps (prompt_tuning, infoprompt_plus; 3 " \
-           "seeds" in text
+    assert ("- robustness to the prompt initialisation on sst2 at 1000 steps (prompt_tuning, infoprompt_plus, "
+            "infoprompt; 3 seeds") in text
     body = text.split("### 1. Faster convergence")[1]  # the claims themselves, not the intro's definitions
     assert "**holds**" not in body and "**does not hold" not in body and "**equal" not in body
 
