@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from lit_infoprompt.analysis.claims_words import (BASE, CLAIMED, PLUS, STEPS, WHERE, Named, against_base, diff_text,
-                                                  label, not_clearly_above, per_method, plain, read, read_through,
+                                                  label, not_clearly_above, per_method, read, read_through,
                                                   steps_of, task_of, through_note, too_few, word)
 from lit_infoprompt.analysis.power import difference
-from lit_infoprompt.analysis.tables import fmt
+from lit_infoprompt.analysis.tables import fmt, plain
 
 GAMMA_KEY = "method.head_weight"
 BOTTLENECK = "prompt_tuning_bottleneck"

@@ -54,11 +54,6 @@ def number(value: float, digits: int, unit: str = "") -> str:
     return f"{value:+.{digits}f}{unit}"
 
 
-def plain(value: Optional[float], digits: int = 4) -> str:
-    """'0.0748', or 'n/a' where there is no value (an MDE or a seed-noise std that one seed cannot give)."""
-    return "n/a" if value is None else f"{value:.{digits}f}"
-
-
 def diff_text(d: dict, digits: int, unit: str = "") -> str:
     """'+0.0123 [-0.0050, +0.0296]' (the mean and its 95 % paired-t interval)."""
     if d["mean"] is None:

@@ -22,7 +22,7 @@ from typing import Dict, List, Optional
 
 from lit_infoprompt.analysis.claims_report import asked, claims, missing
 from lit_infoprompt.analysis.claims_words import STEPS, not_clearly_above, steps_of, task_of
-from lit_infoprompt.analysis.tables import interval_text
+from lit_infoprompt.analysis.tables import interval_text, plain
 from lit_infoprompt.curves import EARLY_STEP, INERT_FRACTION, SATURATED_FRACTION
 from lit_infoprompt.errors import InputError
 
@@ -182,9 +182,9 @@ def glance(summaries: List[dict]) -> List[str]:
         base, info, key = s["methods"]["prompt_tuning"], s["methods"]["infoprompt"], s["test_metric"]
         power = s["power_vs_prompt_tuning"]["infoprompt"]
         t, auc = power["test"], power["dev_auc"]
-        mde = "n/a" if t["mde"] is None else f"{t['mde']:.4f}"
+        mde = plain(t["mde"])
         floor = (s.get("constant_predictor") or {}).get(key.removeprefix("test_"))
-        floor = "n/a" if floor is None else f"{floor['score']:.4f}"
+        floor = plain(floor and floor["score"])
         below = not_clearly_above(s, ("prompt_tuning", "infoprompt"))
         verdict = t["verdict"] + ("; neither clearly above the constant predictor" if len(below) == 2 else
                                   f"; {below[0]} not clearly above the constant predictor" if below else "")

@@ -17,6 +17,11 @@ def fmt(stat: dict, digits: int = 4) -> str:
     return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
 
 
+def plain(value: Optional[float], digits: int = 4) -> str:
+    """'0.0748', or 'n/a' where there is no value (an MDE or a seed-noise std that one seed cannot give)."""
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
 def steps_cell(stat: dict) -> str:
     """'150 (3/5)': the median step over all runs (never-reached counted as never), and how many reached it."""
     median = "never" if stat["median_all"] is None else f"{stat['median_all']:.0f}"
@@ -121,7 +126,7 @@ def power_lines(result: dict, methods: List[str]) -> List[str]:
             d = power[method][name]
             seeds = f"{d['n']}/{d['of']}" if "of" in d else f"{d['n']}"
             mean = "n/a" if d["mean"] is None else f"{d['mean']:+.{digits}f}"
-            mde = "n/a" if d["mde"] is None else f"{d['mde']:.{digits}f}"
+            mde = plain(d["mde"], digits)
             dz = "n/a" if d["effect_size"] is None else f"{d['effect_size']:+.2f}"
             lines.append(f"| {method} | {label} | {seeds} | {mean} | {interval_text(d['t_interval'], digits)} | "
                          f"{interval_text(d['bootstrap_interval'], digits)} | {dz} | {mde} | {d['verdict']} |")
