@@ -15,6 +15,10 @@
 #                [MARGIN=0.05]                       "equal" only when the 95% interval lies within +-MARGIN
 #                [WORKERS=2|auto] [THREADS=1]        the grid's runs in parallel worker processes (one per GPU)
 #                [LAUNCHER=submitit SLURM_PARTITION=... SLURM_GPUS=1 SLURM_TIME=60 SLURM_CPUS=8]  one SLURM job per run
+#   make experiment E=<name> [PLAN=1] [EXPERIMENTS=conf/experiment] [MODEL=...] [DATA_DIR=...] [WORKERS=...] [THREADS=...]
+#                [LAUNCHER=submitit SLURM_...]      the experiment declared in conf/experiment/<name>.yaml: trains only
+#                                                   the runs neither runs/ nor the archive holds, writes its comparison;
+#                                                   PLAN=1: runs wanted, done, to train and their time, no training
 #   make robustness TASK=cb [METHODS=...] [SEEDS=...] [LR_FROM=runs/compare/cb-16shot]   (presets, no arms)
 #                                                     every prompt.init x method x seed, spread per method;
 #                                                     LR_FROM: each method at the prompt lr its grid chose
@@ -68,6 +72,9 @@ SLURM_GPUS ?=
 SLURM_TIME ?=
 SLURM_CPUS ?=
 ARGS ?=
+E ?=
+PLAN ?=
+EXPERIMENTS ?=
 
 TRAIN_ARGS = task=$(TASK) method=$(METHOD) data.shots=$(SHOTS) seed=$(SEED) \
 	$(if $(MODEL),model.name=$(MODEL)) $(if $(DATA_DIR),data.dir=$(DATA_DIR)) \
@@ -90,7 +97,7 @@ GPU_CHECK_ARGS ?=
 # gpu-check runs where no .venv can be made (a GPU machine without network): the venv's python if there is one
 GPU_PYTHON ?= $(if $(wildcard $(PY)),$(PY),python3)
 
-.PHONY: env env-latest lock train compare robustness report test bench bench-workers bench-gpu gpu-bundle gpu-check \
+.PHONY: env env-latest lock train experiment compare robustness report test bench bench-workers bench-gpu gpu-bundle gpu-check \
 	gpu-check-dry theory clean-env
 
 # Torch first, from TORCH; then the project. With LOCK: every other package at its locked version (pip constraints);
@@ -133,6 +140,12 @@ compare: env
 		$(if $(MARGIN),margin=$(MARGIN)) \
 		$(if $(LRS),"prompt_lrs=[$(subst $(space),$(comma),$(strip $(LRS)))]") $(if $(NAME),name=$(NAME)) \
 		$(if $(LR_FROM),prompt_lr_from=$(LR_FROM)) $(if $(ALLOW_MIXED),allow_mixed_versions=true) $(LAUNCH_ARGS)
+
+experiment: env
+	@test -n "$(E)" || { echo "error: make experiment needs E=<name> (a file of conf/experiment/)" >&2; exit 2; }
+	$(PY) -m lit_infoprompt experiment $(E) $(if $(PLAN),plan=true) $(if $(EXPERIMENTS),experiments=$(EXPERIMENTS)) \
+		$(if $(MODEL),model.name=$(MODEL)) $(if $(DATA_DIR),data.dir=$(DATA_DIR)) \
+		$(if $(GPUS),trainer.accelerator=gpu) $(ARGS) $(LAUNCH_ARGS)
 
 test: env
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q

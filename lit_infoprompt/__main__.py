@@ -16,6 +16,10 @@ USAGE = """usage: python -m lit_infoprompt COMMAND [key=value ...]
           Trains a soft prompt on a frozen masked LM and tests the best-on-dev checkpoint; prints a progress bar
           over the optimiser steps and a table at the end (-q/--quiet: no bar, one result line).
           resume=<run dir> continues an unfinished run from its last checkpoint.
+  experiment <name|file.yaml> [plan=true] [experiments=<folder>] [key=value ...]
+          The experiment declared in conf/experiment/<name>.yaml: trains the runs that neither runs/ nor the
+          archive holds, then writes its comparison or robustness sweep; plan=true prints what it would train and
+          an estimate of the time, without training (key=value: machine settings, e.g. data.dir=..., workers=2).
   compare [methods=[prompt_tuning,infoprompt]] [seeds=[13,21,42,87,100]] [target=<dev score>] [key=value ...]
           Runs (or reuses) every method x seed and writes curves.png, summary.md/json under runs/compare/.
   robustness [methods=[...]] [seeds=[...]] [key=value ...]
@@ -76,6 +80,17 @@ def compare(args) -> int:
     return 0
 
 
+def experiment(args) -> int:
+    from lit_infoprompt.sweep.experiment import run_experiment
+
+    out = run_experiment(args)
+    if (out / "summary.md").is_file() and not any(a.startswith("plan=") and a[5:].lower() in ("1", "true", "yes")
+                                                   for a in args):
+        print((out / "summary.md").read_text())
+        print(f"-> {out}")
+    return 0
+
+
 def export_peft(args) -> int:
     from lit_infoprompt.tools.export import export_peft as run_export
 
@@ -117,7 +132,7 @@ def report(args) -> int:
     return 0
 
 
-COMMANDS = {"train": train, "compare": compare, "robustness": robustness, "report": report,
+COMMANDS = {"train": train, "experiment": experiment, "compare": compare, "robustness": robustness, "report": report,
             "export-peft": export_peft, "theory": theory, "fetch-backbone": fetch_backbone}
 
 

@@ -13,22 +13,13 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 
 from lit_infoprompt.config import CONF_DIR, Config, load_config, processes
 from lit_infoprompt.errors import InputError
-from lit_infoprompt.sweep.grid import Launch
+from lit_infoprompt.sweep.grid import Arm, Launch
 
 DEFAULT_SEEDS = [13, 21, 42, 87, 100]
-
-
-@dataclass(frozen=True)
-class Arm:
-    """One arm of a sweep: a method preset and the config overrides it runs with, under a name of its own."""
-
-    name: str
-    method: str
-    overrides: Tuple[str, ...] = ()
 
 
 @dataclass

@@ -13,25 +13,15 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional
 
 from lit_infoprompt.analysis.comparison import write_comparison
 from lit_infoprompt.analysis.runs import as_dict, experiment_key
 from lit_infoprompt.errors import InputError
 from lit_infoprompt.sweep.args import Arm, arm_configs, chosen_rates, parse_sweep, refuse_ddp
-from lit_infoprompt.sweep.grid import Job, Launch, job_config, run_grid
+from lit_infoprompt.sweep.grid import Job, Launch, grid_jobs, job_config, run_grid
 
 log = logging.getLogger(__name__)
-
-
-def grid_jobs(overrides: List[str], methods: Sequence[Union[str, Arm]], seeds: List[int],
-              prompt_lrs: Sequence[Optional[float]] = (None,)) -> List[Job]:
-    """Every (arm, prompt lr, seed) as a run of the grid; a prompt lr of None keeps the configured one. An arm is a
-    preset's name or an ``Arm`` (a preset with overrides of its own)."""
-    arms = [m if isinstance(m, Arm) else Arm(m, m) for m in methods]
-    return [Job(tuple([*overrides, *([] if lr is None else [f"optim.prompt_lr={lr}"]), f"method={a.method}",
-                       *a.overrides, f"seed={s}"]), a.method, s, lr, a.name)
-            for a in arms for lr in prompt_lrs for s in seeds]
 
 
 def arm_spec(arms: List[Arm], jobs: List[Job]) -> Optional[Dict[str, dict]]:

@@ -29,7 +29,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from lit_infoprompt.config import GPU_ACCELERATORS
 from lit_infoprompt.sweep import memory
@@ -39,6 +39,15 @@ log = logging.getLogger(__name__)
 
 
 _BACKBONES: Dict[str, tuple] = {}  # per process: model settings -> (backbone, tokenizer)
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One arm of a sweep: a method preset and the config overrides it runs with, under a name of its own."""
+
+    name: str
+    method: str
+    overrides: Tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -133,6 +142,16 @@ def crowding_warning(config, devices: Sequence[Optional[str]]) -> Optional[str]:
     return memory.workers_warning(shape, config.data.batch_size, config.model.max_length + config.prompt.length,
                                   config.trainer.precision, config.model.dtype, per_gpu, gpu_gib,
                                   name=Path(str(config.model.name)).name)
+
+
+def grid_jobs(overrides: List[str], methods: Sequence[Union[str, Arm]], seeds: List[int],
+              prompt_lrs: Sequence[Optional[float]] = (None,)) -> List[Job]:
+    """Every (arm, prompt lr, seed) as a run of the grid; a prompt lr of None keeps the configured one. An arm is a
+    preset's name or an ``Arm`` (a preset with overrides of its own)."""
+    arms = [m if not isinstance(m, str) else Arm(m, m) for m in methods]
+    return [Job(tuple([*overrides, *([] if lr is None else [f"optim.prompt_lr={lr}"]), f"method={a.method}",
+                       *a.overrides, f"seed={s}"]), a.method, s, lr, a.name)
+            for a in arms for lr in prompt_lrs for s in seeds]
 
 
 # -- one run ---------------------------------------------------------------------------------------------

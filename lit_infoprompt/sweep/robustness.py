@@ -18,9 +18,14 @@ from lit_infoprompt.sweep.compare import grid_jobs, run_all
 
 def robustness(args: List[str]) -> Path:
     """CLI entry: ``robustness [methods=[...]] [seeds=[...]] [prompt_lr_from=<compare folder>]
-    [allow_mixed_versions=true] [key=value ...]``. With ``prompt_lr_from`` each method runs at the prompt lr
-    its ``compare`` grid chose on dev."""
-    sweep = parse_sweep(args)
+    [allow_mixed_versions=true] [inits=[random,vocab,...]] [key=value ...]``. With ``prompt_lr_from`` each method
+    runs at the prompt lr its ``compare`` grid chose on dev; ``inits`` (default: all four) the initialisations."""
+    inits = list(INITS)
+    for item in [a for a in args if a.startswith("inits=")]:
+        inits = [v for v in item.partition("=")[2].strip("[]").replace(",", " ").split() if v]
+        if not inits or any(i not in INITS for i in inits):
+            raise InputError(f"inits: expected some of {', '.join(INITS)}, got {item.partition('=')[2]!r}")
+    sweep = parse_sweep([a for a in args if not a.startswith("inits=")])
     if sweep.arms:
         raise InputError(f"robustness takes method presets, not arms ({', '.join(sweep.arms)}): it varies "
                          f"prompt.init itself; compare takes arms")
@@ -32,7 +37,7 @@ def robustness(args: List[str]) -> Path:
     refuse_ddp(config)
     rates = chosen_rates(source, methods) if source else \
         {m: sweep.prompt_lrs[0] if sweep.prompt_lrs[0] is not None else config.optim.prompt_lr for m in methods}
-    jobs = [job for init in INITS for m in methods
+    jobs = [job for init in inits for m in methods
             for job in grid_jobs([*overrides, f"prompt.init={init}"], [m], seeds, [rates[m]])]
     run_dirs, failures, _ = run_all(jobs, sweep.launch)  # a failed run is reported in the log and left out
     return write_robustness(run_dirs, methods, Path(config.out_dir) / "robustness", source, sweep.allow_mixed_versions,

@@ -1,0 +1,283 @@
+"""What an experiment would train, and how long that takes, without training and without importing torch.
+
+``plan`` lists the experiment's runs as the grid would make them (the same ``grid_jobs``, the same configs with
+``model.name=auto`` and ``trainer.precision=auto`` resolved as a run resolves them), and looks each one up where
+the grid looks (``runs/``, then the archive's finished runs) by its experiment key. The runs still to train get an
+estimate: the median recorded seconds of finished runs of the same task, split, method preset, steps and device;
+where there are none, of the same task, split, steps and device with any method (InfoPrompt and prompt tuning cost
+the same per step within 2.3 %, ``make bench``); where there are none either, no estimate, and the plan says so.
+``backtest`` checks the estimate on the archive: each archived experiment's runs estimated from the other
+experiments' runs only.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+from lit_infoprompt.analysis.runs import experiment_key, saved_dict
+from lit_infoprompt.config import GPU_ACCELERATORS, load_config
+from lit_infoprompt.errors import InputError
+from lit_infoprompt.sweep.args import chosen_rates, parse_arm
+from lit_infoprompt.sweep.experiment import Experiment, rates_folder
+from lit_infoprompt.sweep.grid import ON_ONE_GPU, Job, grid_jobs
+
+
+@dataclass
+class PlannedRun:
+    arm: str
+    seed: int
+    prompt_lr: Optional[float]
+    init: Optional[str] = None
+    run_dir: Optional[str] = None  # where it is, when done
+    estimate: Optional[float] = None  # seconds, when to train
+    basis: str = ""  # which runs the estimate comes from
+
+
+@dataclass
+class Plan:
+    experiment: Experiment
+    device: str
+    runs: List[PlannedRun] = field(default_factory=list)
+    rates: str = ""  # how each arm's rate is set
+
+    @property
+    def done(self) -> List[PlannedRun]:
+        return [r for r in self.runs if r.run_dir]
+
+    @property
+    def to_train(self) -> List[PlannedRun]:
+        return [r for r in self.runs if not r.run_dir]
+
+
+def here_device(gpu: bool) -> str:
+    """The device name a run here would record (``provenance.device_name``) without importing torch: the first
+    GPU's name when the runs use a GPU, else the CPU's model."""
+    if gpu:
+        return (gpu_names() or ["a GPU"])[0]
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine()
+
+
+def planned_config(job: Job):
+    """A job's config as its run will save it, as ``grid.job_config`` makes it, but without torch: the backbone
+    resolved without fetching anything, precision ``auto`` as 32-true off a GPU and bf16-mixed on one (the GPUs
+    the project targets have bf16)."""
+    from lit_infoprompt import hub
+
+    config = load_config(list(job.overrides))
+    if config.model.name == hub.DEFAULT_MODEL:
+        paper = hub.in_hf_cache(hub.PAPER_BACKBONE) or hub.hub_reachable()
+        config.model.name = hub.PAPER_BACKBONE if paper else str(hub.models_dir() / hub.FALLBACK_NAME)
+    if config.trainer.precision == "auto":
+        config.trainer.precision = "bf16-mixed" if uses_gpu(config) else "32-true"
+    return config
+
+
+def uses_gpu(config) -> bool:
+    """Whether the run would train on a GPU: asked for one, or ``auto`` where nvidia-smi lists one."""
+    accelerator = str(config.trainer.accelerator).lower()
+    return accelerator in ("gpu", "cuda") or (accelerator == "auto" and bool(gpu_names()))
+
+
+class RunIndex:
+    """The finished and unfinished runs under the roots, read once: their experiment keys and recorded seconds."""
+
+    def __init__(self, roots: List[Path]):
+        self.roots = roots
+        self._keys: Dict[Path, dict] = {}
+        self.finished: List[dict] = []  # summaries of finished runs (with "dir")
+        for root in roots:
+            for summary in sorted(root.glob("*/*/*/seed*/version_*/summary.json")):
+                try:
+                    record = json.loads(summary.read_text())
+                except (OSError, ValueError):
+                    continue
+                record["dir"] = str(summary.parent)
+                self.finished.append(record)
+
+    def key(self, config_file: Path) -> dict:
+        if config_file not in self._keys:
+            self._keys[config_file] = experiment_key(saved_dict(config_file))
+        return self._keys[config_file]
+
+    def find(self, config) -> Optional[Path]:
+        """A finished run of this experiment key (``analysis.runs.find_run``'s lookup, finished runs only)."""
+        want = experiment_key(_as_dict(config))
+        for root in self.roots:
+            pattern = f"*/{config.method.name}/seed{config.seed}/version_*/config.yaml"
+            for config_file in sorted((root / config.task.name).glob(pattern)):
+                if (config_file.parent / "summary.json").is_file() and self.key(config_file) == want:
+                    return config_file.parent
+        return None
+
+
+def _as_dict(config) -> dict:
+    from lit_infoprompt.analysis.runs import as_dict
+
+    return as_dict(config)
+
+
+def cost_key(record: dict) -> Tuple:
+    """What a run's seconds depend on: task, split, method preset, steps, device (the arm's own overrides, e.g.
+    prompt.init, do not change the cost of a step)."""
+    env = record.get("environment") or {}
+    return (record.get("task"), record.get("protocol"), record.get("shots") or record.get("split_size"),
+            record.get("method"), record.get("steps"), env.get("device"))
+
+
+def estimate(want: Tuple, records: List[dict]) -> Tuple[Optional[float], List[dict], str]:
+    """(median seconds, the runs it comes from, how they match) for a cost key, from ``records``."""
+    same = [r for r in records if cost_key(r) == want and r.get("seconds")]
+    if same:
+        return statistics.median(r["seconds"] for r in same), same, "same task, split, method, steps and device"
+    loose = [r for r in records if cost_key(r)[:3] + cost_key(r)[4:] == want[:3] + want[4:] and r.get("seconds")]
+    if loose:
+        return statistics.median(r["seconds"] for r in loose), loose, "same task, split, steps and device, any method"
+    return None, [], "no finished run of this task, split, steps and device"
+
+
+def jobs_of(e: Experiment, extra: List[str], out_dir: str, archive: Optional[str]) -> Tuple[List[Job], str]:
+    """The experiment's runs as the grid would make them, and how their rates are set."""
+    overrides = [*e.run_overrides(), *[a for a in extra if not a.startswith(LAUNCH_PREFIXES)]]
+    arms = [parse_arm(item) for item in e.arm_items]
+    if e.rates_from:
+        folder = rates_folder(e, out_dir, archive)
+        if folder is None:
+            rates = {a.name: None for a in arms}
+            how = f"the rates {e.rates_from} chooses on dev (not run yet: counted once per arm and seed)"
+        else:
+            rates = chosen_rates(str(folder), [a.name for a in arms], {a.name: a.method for a in arms})
+            how = f"chosen on dev in {e.rates_from}: " + ", ".join(f"{a} {lr:g}" for a, lr in rates.items())
+        lrs_per_arm = {a.name: [rates[a.name]] for a in arms}
+    else:
+        grid = list(e.prompt_lrs) or [None]
+        lrs_per_arm = {a.name: grid for a in arms}
+        how = (f"a grid of {', '.join(f'{lr:g}' for lr in grid)}, chosen on dev per arm" if e.prompt_lrs
+               else "each arm's configured rate")
+    inits = list(e.inits) if e.kind == "robustness" else [None]
+    jobs = [job for init in inits for a in arms
+            for job in grid_jobs(overrides + ([f"prompt.init={init}"] if init else []), [a], list(e.seeds),
+                                 lrs_per_arm[a.name])]
+    submitit = any(a == "launcher=submitit" for a in extra)
+    if not submitit and gpu_names() and _accelerator(overrides) in GPU_ACCELERATORS:
+        jobs = [Job((*j.overrides, *ON_ONE_GPU), j.method, j.seed, j.prompt_lr, j.arm) for j in jobs]
+    return jobs, how
+
+
+LAUNCH_PREFIXES = ("workers=", "threads=", "launcher=", "submitit_cluster=", "slurm_")
+
+
+def _accelerator(overrides: List[str]) -> str:
+    return next((o.partition("=")[2].lower() for o in reversed(overrides) if o.startswith("trainer.accelerator=")),
+                "auto")
+
+
+def gpu_names() -> List[str]:
+    """The GPUs nvidia-smi lists here (none without nvidia-smi): what a local grid would spread its workers on."""
+    import shutil
+    import subprocess
+
+    if not shutil.which("nvidia-smi"):
+        return []
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
+                             text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.strip() for line in out.splitlines() if line.strip()]
+
+
+def plan(e: Experiment, extra: List[str] = (), out_dir: str = "runs", archive: Optional[str] = "docs/results",
+         index: Optional[RunIndex] = None) -> Plan:
+    """Every run the experiment wants: done (where), or to train (with an estimate and where it comes from)."""
+    jobs, how = jobs_of(e, list(extra), out_dir, archive)
+    roots = [Path(out_dir)] + ([Path(archive) / "runs"] if archive else [])
+    index = index or RunIndex(roots)
+    result = None
+    for job in jobs:
+        config = planned_config(job)
+        init = config.prompt.init if e.kind == "robustness" else None
+        if result is None:
+            result = Plan(e, here_device(uses_gpu(config)), rates=how)
+        run = PlannedRun(job.label, job.seed, job.prompt_lr, init)
+        found = index.find(config) if job.prompt_lr is not None or not e.rates_from else None
+        if found is not None:
+            run.run_dir = str(found)
+        else:
+            want = (config.task.name, config.data.protocol,
+                    config.data.shots if config.data.protocol == "per_class" else config.data.budget,
+                    config.method.name, config.trainer.max_steps, result.device)
+            run.estimate, source, run.basis = estimate(want, index.finished)
+            if source:
+                run.basis += f": {len(source)} runs, e.g. {source[0]['dir']}"
+        result.runs.append(run)
+    return result
+
+
+def hours(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
+
+
+def plan_text(p: Plan) -> str:
+    """The plan as the console prints it."""
+    e = p.experiment
+    todo = p.to_train
+    known = [r.estimate for r in todo if r.estimate is not None]
+    lines = [f"experiment {e.name} ({e.kind}): {e.task} {e.split}, {e.steps} steps, arms "
+             f"{', '.join(e.arm_items)}, seeds {' '.join(map(str, e.seeds))}",
+             f"  prompt lr: {p.rates}",
+             f"  runs wanted {len(p.runs)}, done {len(p.done)}, to train {len(todo)}"]
+    if todo:
+        total = sum(known)
+        unknown = len(todo) - len(known)
+        lines.append(f"  estimate on {p.device}: {hours(total)} for {len(known)} runs in one process"
+                     + (f"; {unknown} runs without an estimate" if unknown else ""))
+        bases = sorted({r.basis for r in todo})
+        lines += [f"    from {b}" for b in bases[:4]]
+        lines.append("  to train: " + ", ".join(f"{r.arm}/seed{r.seed}" + (f"/lr{r.prompt_lr:g}" if r.prompt_lr else "")
+                                                + (f"/{r.init}" if r.init else "") for r in todo[:12])
+                     + (f" ... ({len(todo) - 12} more)" if len(todo) > 12 else ""))
+    lines.append(f"  run it: make experiment E={e.name}" if todo else "  nothing to train: make experiment E="
+                 f"{e.name} only writes the comparison")
+    return "\n".join(lines)
+
+
+def backtest(experiments: List[Experiment], archive: Path) -> List[dict]:
+    """For each archived experiment: its runs' recorded seconds against the estimate from the other experiments'
+    runs only (a run shared by two experiments is left out of both's sources)."""
+    records = RunIndex([archive / "runs"]).finished
+    by_dir = {str(Path(r["dir"]).relative_to(archive)): r for r in records}
+    rows = []
+    for e in experiments:
+        spec_file = archive / ("compare" if e.kind == "compare" else "robustness") / e.name / "spec.json"
+        if not spec_file.is_file():
+            continue
+        own = set(json.loads(spec_file.read_text())["runs"])
+        others = [r for d, r in by_dir.items() if d not in own]
+        errors = []
+        for d in own:
+            record = by_dir.get(d)
+            if record is None or not record.get("seconds"):
+                continue
+            guess, _, _ = estimate(cost_key(record), others)
+            if guess is not None:
+                errors.append((guess - record["seconds"]) / record["seconds"])
+        total_true = sum(by_dir[d]["seconds"] for d in own if d in by_dir)
+        total_guess = sum((estimate(cost_key(by_dir[d]), others)[0] or 0) for d in own if d in by_dir)
+        rows.append({"experiment": e.name, "runs": len(own), "estimated": len(errors),
+                     "median_abs_error": statistics.median(abs(x) for x in errors) if errors else None,
+                     "total_error": (total_guess - total_true) / total_true if errors and total_true else None})
+    if not rows:
+        raise InputError(f"no archived experiment under {archive} to back-test")
+    return rows
