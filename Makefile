@@ -23,7 +23,11 @@
 #                                                     every prompt.init x method x seed, spread per method;
 #                                                     LR_FROM: each method at the prompt lr its grid chose
 #                [NAME=cb-16shot-1000steps]          output folder name (default <task>-<split>)
-#   make report                                       docs/RESULTS.md from runs/compare, runs/robustness
+#   make predict RUN=<run dir|PEFT export> INPUT=<file> [OUTPUT=<file>]   classify new examples (JSON lines out)
+#   make evaluate RUN=<run dir|PEFT export> INPUT=<file>                   the task's metrics on a labelled file
+#   make report [REPLACE=<name>]                      docs/RESULTS.md from runs/compare, runs/robustness: archives the
+#                                                     declared experiments (conf/experiment/); a published one that
+#                                                     differs is refused unless REPLACE names it
 #   make theory                                       GD on a synthetic InfoNCE head loss -> docs/theory.png
 #   make test
 #   make bench [BENCH_MODEL=<dir>] [BENCH_DATA=<dir>]   ours vs PEFT on CPU (all-MiniLM-L6-v2, CB, batch 8)
@@ -75,6 +79,10 @@ ARGS ?=
 E ?=
 PLAN ?=
 EXPERIMENTS ?=
+REPLACE ?=
+RUN ?=
+INPUT ?=
+OUTPUT ?=
 
 TRAIN_ARGS = task=$(TASK) method=$(METHOD) data.shots=$(SHOTS) seed=$(SEED) \
 	$(if $(MODEL),model.name=$(MODEL)) $(if $(DATA_DIR),data.dir=$(DATA_DIR)) \
@@ -97,7 +105,7 @@ GPU_CHECK_ARGS ?=
 # gpu-check runs where no .venv can be made (a GPU machine without network): the venv's python if there is one
 GPU_PYTHON ?= $(if $(wildcard $(PY)),$(PY),python3)
 
-.PHONY: env env-latest lock train experiment compare robustness report test bench bench-workers bench-gpu gpu-bundle gpu-check \
+.PHONY: env env-latest lock train experiment predict evaluate compare robustness report test bench bench-workers bench-gpu gpu-bundle gpu-check \
 	gpu-check-dry theory clean-env
 
 # Torch first, from TORCH; then the project. With LOCK: every other package at its locked version (pip constraints);
@@ -179,8 +187,15 @@ robustness: env
 		"seeds=[$(subst $(space),$(comma),$(strip $(SEEDS)))]" $(if $(LR_FROM),prompt_lr_from=$(LR_FROM)) \
 		$(if $(NAME),name=$(NAME)) $(if $(ALLOW_MIXED),allow_mixed_versions=true) $(LAUNCH_ARGS)
 
+predict: env
+	$(PY) -m lit_infoprompt predict $(RUN) --input $(INPUT) $(if $(OUTPUT),--output $(OUTPUT))
+
+evaluate: env
+	$(PY) -m lit_infoprompt evaluate $(RUN) --input $(INPUT)
+
 report: env
-	$(PY) -m lit_infoprompt report runs docs/RESULTS.md
+	$(PY) -m lit_infoprompt report runs docs/RESULTS.md $(if $(EXPERIMENTS),experiments=$(EXPERIMENTS)) \
+		$(if $(REPLACE),replace=$(REPLACE))
 
 theory: env
 	$(PY) -m lit_infoprompt theory docs

@@ -6,6 +6,7 @@ Bad input (unknown key, missing data, malformed file, ...) prints one ``error:``
 from __future__ import annotations
 
 import json
+import logging
 import sys
 
 from lit_infoprompt.errors import InputError, NonFiniteLoss
@@ -24,8 +25,14 @@ USAGE = """usage: python -m lit_infoprompt COMMAND [key=value ...]
           Runs (or reuses) every method x seed and writes curves.png, summary.md/json under runs/compare/.
   robustness [methods=[...]] [seeds=[...]] [key=value ...]
           compare's runs under every prompt.init (random, vocab, text, label_words); spread per method.
-  report  [runs dir] [out file]
-          docs/RESULTS.md from runs/compare/*, runs/robustness/* and docs/theory.json.
+  report  [runs dir] [out file] [experiments=<folder>] [replace=<name>[,<name>]]
+          docs/RESULTS.md from runs/compare/*, runs/robustness/* and docs/theory.json. Archives only declared
+          experiments (conf/experiment/), and refuses to replace a published one that differs unless replace= names it.
+  predict <run dir | PEFT export> --input FILE [--output FILE] [--device cpu|cuda]
+          Classifies new examples (the task's file format, or JSON lines with the template's fields): one JSON
+          line each with its id, label and class probabilities.
+  evaluate <run dir | PEFT export> --input FILE [--device cpu|cuda]
+          The task's metrics on a labelled file (on the run's own test file: its summary.json's test metrics).
   export-peft <run dir> <out dir>
           Writes a static prefix prompt as a PEFT prompt-tuning adapter plus the class head.
   theory  [out dir]
@@ -48,17 +55,16 @@ def end_process_group() -> None:
 
 def train(args) -> int:
     from lit_infoprompt.config import load_config
-    from lit_infoprompt.train.console import end_table, notice, result_line, take_quiet_flag
+    from lit_infoprompt.train.console import end_table, result_line, take_quiet_flag
     from lit_infoprompt.train.runner import run
 
     args, quiet = take_quiet_flag(args)
-    if quiet:  # for scripts: no bar, one result line on stdout (notices go to stderr)
+    if quiet:  # for scripts: no bar, one result line on stdout that carries the backbone notice
         args = [*args, "trainer.progress_bar=false"]
-    summary = run(load_config(args))
+        logging.getLogger("lit_infoprompt.hub").setLevel(logging.ERROR)
+    summary = run(load_config(args))  # without -q the backbone notice is printed once, when the run starts
     end_process_group()
     print(result_line(summary) if quiet else end_table(summary))
-    if notice(summary):
-        print(notice(summary), file=sys.stderr if quiet else sys.stdout)
     return 0
 
 
@@ -81,13 +87,17 @@ def compare(args) -> int:
 
 
 def experiment(args) -> int:
-    from lit_infoprompt.sweep.experiment import run_experiment
+    from lit_infoprompt.sweep.experiment import parse_experiment_args, run_experiment
 
-    out = run_experiment(args)
-    if (out / "summary.md").is_file() and not any(a.startswith("plan=") and a[5:].lower() in ("1", "true", "yes")
-                                                   for a in args):
-        print((out / "summary.md").read_text())
-        print(f"-> {out}")
+    e, extra, out_dir, archive, planned = parse_experiment_args(args)
+    if planned:
+        from lit_infoprompt.sweep.plan import plan, plan_text
+
+        print(plan_text(plan(e, extra, out_dir, archive)))
+        return 0
+    out = run_experiment(e, extra, out_dir, archive)
+    print((out / "summary.md").read_text())
+    print(f"-> {out}")
     return 0
 
 
@@ -99,6 +109,18 @@ def export_peft(args) -> int:
     out = run_export(args[0], args[1])
     print(f"wrote a PEFT prompt-tuning adapter and the class head to {out}")
     return 0
+
+
+def predict(args) -> int:
+    from lit_infoprompt.tools.predict import predict_command
+
+    return predict_command(args)
+
+
+def evaluate(args) -> int:
+    from lit_infoprompt.tools.predict import predict_command
+
+    return predict_command(args, evaluate=True)
 
 
 def theory(args) -> int:
@@ -128,12 +150,18 @@ def robustness(args) -> int:
 def report(args) -> int:
     from lit_infoprompt.analysis.report import report as write_report
 
-    print(f"wrote {write_report(*args)}")
+    keys = {a.partition("=")[0]: a.partition("=")[2] for a in args if "=" in a}
+    unknown = sorted(set(keys) - {"experiments", "replace"})
+    if unknown:
+        raise InputError(f"report: unknown key '{unknown[0]}' (report [runs dir] [out file] [experiments=<folder>] "
+                         f"[replace=<name>[,<name>]])")
+    replace = [n for n in keys.get("replace", "").split(",") if n]
+    print(f"wrote {write_report(*[a for a in args if '=' not in a], experiments=keys.get('experiments'), replace=replace)}")
     return 0
 
 
 COMMANDS = {"train": train, "experiment": experiment, "compare": compare, "robustness": robustness, "report": report,
-            "export-peft": export_peft, "theory": theory, "fetch-backbone": fetch_backbone}
+            "predict": predict, "evaluate": evaluate, "export-peft": export_peft, "theory": theory, "fetch-backbone": fetch_backbone}
 
 
 def main(argv=None) -> int:

@@ -42,6 +42,8 @@ class DataConfig:
     protocol: str = "per_class"  # per_class (K per class) | budget (data.budget in all, stratified) | fixed (split files)
     shots: int = 16  # K examples per class for train, and again for dev (protocol=per_class)
     budget: int = 64  # examples in all for train, and again for dev, stratified over classes (protocol=budget)
+    seed: Optional[int] = None  # the seed that draws the few-shot split; null: the run's seed (which also drives
+    # initialisation and batch order): set it to vary the data and the optimisation apart (docs/methods.md)
     batch_size: int = 8  # training examples per optimiser step (per device)
     eval_batch_size: int = 32  # examples per evaluation batch
     num_workers: int = 0  # DataLoader worker processes
@@ -145,7 +147,7 @@ class Config:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     logger: str = "csv"  # csv (always written) | wandb (CSV and Weights & Biases)
     wandb: WandbConfig = field(default_factory=WandbConfig)
-    seed: int = 13  # data seed (few-shot split) and training seed
+    seed: int = 13  # training seed (prompt initialisation, batch order) and, unless data.seed is set, the split's
     out_dir: str = "runs"  # root of the run directories
     archive: Optional[str] = "docs/results"  # committed finished runs (<archive>/runs/...): compare reuses them; null: none
     resume: Optional[str] = None  # a run directory to continue from its last checkpoint (its saved config is used)

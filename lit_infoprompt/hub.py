@@ -138,6 +138,15 @@ def resolve_model(name: str) -> tuple[str, Optional[str]]:
     return str(folder), notice
 
 
+def check_model_name(name: str) -> None:
+    """A model.name written as a path (``/...``, ``./``, ``../``, ``~``, or with more than one ``/``) that is no
+    folder here: one line saying so, rather than the hub's "Repo id must be in the form ..." about a repo id."""
+    as_path = name.startswith(("/", "./", "../", "~")) or name.count("/") > 1 or name in (".", "..")
+    if as_path and not Path(name).expanduser().is_dir():
+        raise InputError(f"model.name={name}: folder not found (a local model is a folder with config.json and the "
+                         f"tokenizer files; a hub id looks like roberta-large or org/name)")
+
+
 _resolved: dict = {}
 
 

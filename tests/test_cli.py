@@ -158,3 +158,63 @@ def test_help_and_no_arguments_print_the_usage(capsys):
     assert main([]) == 2  # no command: the usage on stdout, status 2, no error line
     out = capsys.readouterr()
     assert out.out.startswith("usage: ") and not out.err
+
+
+# -- errors before anything is written, and runs that die early ------------------------------------------
+@pytest.mark.parametrize("extra, message", [
+    (["trainer.accelerator=gpu", "trainer.devices=2", "trainer.strategy=ddp"],
+     "error: trainer.accelerator=gpu asks for 2 GPU(s) per machine and 0 are visible here"),  # make train GPUS=2
+    (["trainer.accelerator=gpu"], "error: trainer.accelerator=gpu asks for 1 GPU(s) per machine and 0 are visible"),
+    (["model.name=/nonexistent/models/mine"], "error: model.name=/nonexistent/models/mine: folder not found"),
+    (["model.name=./no-such-model"], "error: model.name=./no-such-model: folder not found"),
+])
+def test_what_can_fail_before_training_fails_before_the_run_folder(roberta_dir, tmp_path, capsys, extra, message):
+    import torch
+    if "gpu" in " ".join(extra) and torch.cuda.is_available():
+        pytest.skip("a GPU is visible here")
+    args = tiny_overrides(roberta_dir, tmp_path / "runs", *extra)
+    if extra[0].startswith("model.name"):
+        args = [a for a in args if not a.startswith("model.name=")] + extra
+    status, lines = main_stderr(capsys, "train", *args)
+    assert status == 2 and len(lines) == 1 and lines[0].startswith(message), lines
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_run_that_dies_before_its_first_checkpoint_leaves_nothing(roberta_dir, tmp_path, monkeypatch):
+    from lit_infoprompt.config import load_config
+    from lit_infoprompt.model.module import PromptClassifier
+    from lit_infoprompt.train.runner import run
+
+    def broken(self, batch, batch_idx):
+        raise RuntimeError("CUDA error: an illegal memory access")
+    monkeypatch.setattr(PromptClassifier, "training_step", broken)
+    with pytest.raises(RuntimeError, match="illegal memory access"):
+        run(load_config(tiny_overrides(roberta_dir, tmp_path / "runs")))
+    assert not list((tmp_path / "runs").rglob("version_*"))  # no config.yaml + split.json husk
+
+
+def test_an_interrupted_run_says_how_to_resume_and_resuming_is_quiet(roberta_dir, tmp_path, monkeypatch, caplog):
+    import warnings
+
+    from lit_infoprompt.config import load_config
+    from lit_infoprompt.model.module import PromptClassifier
+    from lit_infoprompt.train.runner import run
+
+    real = PromptClassifier.training_step
+
+    def ctrl_c_at_step_4(self, batch, batch_idx):
+        if self.trainer.global_step == 4:
+            raise KeyboardInterrupt
+        return real(self, batch, batch_idx)
+    monkeypatch.setattr(PromptClassifier, "training_step", ctrl_c_at_step_4)
+    with pytest.raises((SystemExit, KeyboardInterrupt)):
+        run(load_config(tiny_overrides(roberta_dir, tmp_path / "runs")))
+    run_dir = tmp_path / "runs/cb/4shot/prompt_tuning/seed13/version_0"
+    assert (run_dir / "checkpoints/last.ckpt").is_file()  # the evaluation at step 3 saved it: kept
+    assert f"resume it with `make train RESUME={run_dir}`" in caplog.text
+    monkeypatch.setattr(PromptClassifier, "training_step", real)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        summary = run(load_config([*tiny_overrides(roberta_dir, tmp_path / "runs"), f"resume={run_dir}"]))
+    assert summary["steps"] == 6
+    assert not [w for w in caught if "not resumable" in str(w.message)]  # resume is exact: no such warning

@@ -143,7 +143,11 @@ def test_robustness_and_report_from_runs_on_disk(roberta_dir, tmp_path, monkeypa
         saved = load_saved(Path(run_dir) / "config.yaml")
         assert saved.optim.prompt_lr == chosen[saved.method.name]
     (tmp_path / "docs").mkdir()
-    path = report(str(tmp_path / "runs"), str(tmp_path / "docs/RESULTS.md"))
+    declared = tmp_path / "experiments"  # only declared experiments are archived: declare both (their text is not read)
+    (declared / "robustness").mkdir(parents=True)
+    (declared / "cb-4shot.yaml").write_text("task: cb\n")
+    (declared / "robustness/cb-4shot.yaml").write_text("task: cb\nkind: robustness\n")
+    path = report(str(tmp_path / "runs"), str(tmp_path / "docs/RESULTS.md"), experiments=str(declared))
     text = path.read_text()
     assert "## cb 4-shot" in text and "`infoprompt_head` vs `prompt_tuning`" in text
     assert "## Robustness to prompt initialisation" in text and "## Runs in this report" in text

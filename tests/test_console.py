@@ -82,3 +82,45 @@ def test_the_filters_drop_only_the_named_messages(caplog):
         warnings.warn("`isinstance(treespec, LeafSpec)` is deprecated, use ...", FutureWarning)
         warnings.warn("few-shot split: class 'neutral' has 16 examples: dev gets 0 of 16")
     assert [str(w.message) for w in caught] == ["few-shot split: class 'neutral' has 16 examples: dev gets 0 of 16"]
+
+
+def test_the_bar_ends_on_the_last_evaluation_when_val_every_passes_max_steps(roberta_dir, tmp_path):
+    """With val_every > max_steps the only evaluations are step 0 and the last step (after fit): the bar must not
+    end on step 0's score."""
+    args = [a for a in tiny_overrides(roberta_dir, tmp_path / "runs", "trainer.val_every=10")
+            if a != "trainer.progress_bar=false"]
+    result = cli(*args, "trainer.progress_bar=true")
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_dir = tmp_path / "runs/cb/4shot/prompt_tuning/seed13/version_0"
+    curve = (run_dir / "curve.csv").read_text().splitlines()
+    assert [row.split(",")[0] for row in curve[1:]] == ["0", "6"]
+    last = dict(zip(curve[0].split(","), curve[-1].split(",")))
+    bar = result.stderr.replace("\r", "\n").strip().splitlines()
+    final = [line for line in bar if "step 6/6" in line][-1]
+    assert final.endswith(f"dev acc {float(last['val/acc']):.4f} @ step 6"), final
+
+
+def test_the_backbone_notice_prints_once_and_not_with_quiet(roberta_dir, tmp_path, monkeypatch, capsys):
+    from pathlib import Path
+
+    from lit_infoprompt import hub
+    from lit_infoprompt.__main__ import main
+    monkeypatch.setattr(hub, "_resolved", {})
+    monkeypatch.setattr(hub, "in_hf_cache", lambda name: False)
+    monkeypatch.setattr(hub, "hub_reachable", lambda *a, **k: False)
+    monkeypatch.setattr(hub, "fetch_fallback", lambda: Path(roberta_dir))  # stands in for all-MiniLM-L6-v2
+    args = [a for a in tiny_overrides("auto", tmp_path / "runs") if a != "trainer.progress_bar=false"]
+    handler = logging.StreamHandler(sys.stderr)  # the CLI's logging (conftest leaves records to caplog)
+    logging.getLogger("lit_infoprompt").addHandler(handler)
+    try:
+        assert main(["train", *args, "trainer.progress_bar=false"]) == 0
+        out = capsys.readouterr()
+        assert (out.out + out.err).count("NOTICE backbone") == 1
+        monkeypatch.setattr(hub, "_resolved", {})
+        assert main(["train", "-q", *args]) == 0
+        out = capsys.readouterr()
+        assert "NOTICE backbone" not in out.out + out.err
+        lines = out.out.strip().splitlines()
+        assert len(lines) == 1 and "(a fallback: summary.json's backbone_notice)" in lines[0]
+    finally:
+        logging.getLogger("lit_infoprompt").removeHandler(handler)

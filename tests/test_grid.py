@@ -263,7 +263,7 @@ def test_the_parent_looks_for_finished_runs_as_its_workers_would_run_them(tmp_pa
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
     monkeypatch.setattr(grid, "gpu_count", lambda: 2)
     looked, real = [], analysis_runs.find_run
-    monkeypatch.setattr(analysis_runs, "find_run", lambda config: looked.append(config.trainer.accelerator) or
+    monkeypatch.setattr(analysis_runs, "find_run", lambda config, prefer=(): looked.append(config.trainer.accelerator) or
                         real(config))
     [result] = grid.run_grid([archived_job(tmp_path)], grid.Launch(workers=2), report=lambda line: None, target=seen)
     assert looked == ["gpu"] and load_config(result["overrides"]).trainer.accelerator == "gpu"

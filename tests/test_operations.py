@@ -100,6 +100,52 @@ def test_wandb_offline_writes_its_run_files(roberta_dir, tmp_path):
     assert (run_dir / "summary.json").is_file() and (run_dir / "metrics.csv").is_file()
 
 
+def test_wandb_with_a_key_and_no_network_decides_at_once_and_logs_offline(roberta_dir, tmp_path):
+    """A key, and a W&B host that takes no connection: one line says it logs offline, no online start is tried
+    (it would wait for wandb.init's timeout and leave a half-made online run folder)."""
+    import socket
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # bound, not listening: every connection is refused
+        result = train(*tiny_overrides(roberta_dir, tmp_path / "runs", "logger=wandb", "wandb.mode=online"),
+                       env={"WANDB_API_KEY": "x" * 40, "WANDB_BASE_URL": f"http://127.0.0.1:{port}"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [line for line in result.stderr.splitlines() if "W&B" in line]
+    assert len(lines) == 1 and "cannot be reached: logging offline" in lines[0], lines
+    run_dir = next((tmp_path / "runs").rglob("version_0"))
+    assert len(list((run_dir / "wandb").glob("offline-run-*"))) == 1
+    assert not list((run_dir / "wandb").glob("run-*"))  # no half-made online run for `wandb sync` to trip on
+
+
+def test_a_failed_online_start_says_so_and_leaves_no_online_folder(tmp_path, monkeypatch, caplog):
+    import lightning.pytorch.loggers as loggers
+
+    from lit_infoprompt.config import load_config
+    from lit_infoprompt.train import tracking
+
+    class Stalled:  # what wandb.init does when its online start times out: a run folder, then an error
+        def __init__(self, save_dir, **kwargs):
+            (Path(save_dir) / "wandb/run-20261206_000000-abc").mkdir(parents=True)
+
+        @property
+        def experiment(self):
+            raise RuntimeError("timed out waiting for the W&B server")
+    monkeypatch.setattr(loggers, "WandbLogger", Stalled)
+    config = load_config(["wandb.mode=online"])
+    split = {"protocol": "per_class", "size": 4}
+    logger, why = tracking._start(config, tmp_path, split, "online", tmp_path)
+    assert logger is None and why == "RuntimeError: timed out waiting for the W&B server"
+    assert not list((tmp_path / "wandb").glob("run-*"))  # the half-made online run is removed
+
+    monkeypatch.setattr(tracking, "has_api_key", lambda: True)
+    monkeypatch.setattr(tracking, "wandb_reachable", lambda timeout=0: True)
+    monkeypatch.setattr(tracking, "_start", lambda c, r, s, mode, d: (None, "CommError: timed out") if mode == "online"
+                        else ("offline logger", ""))
+    assert tracking.wandb_logger(config, tmp_path, split) == "offline logger"
+    assert "online start failed (CommError: timed out): logging offline" in caplog.text
+    assert "continuing without it" not in caplog.text
+
+
 def test_an_interrupted_checkpoint_write_leaves_the_old_file(tmp_path, monkeypatch):
     from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 

@@ -64,3 +64,27 @@ def test_budget_split_is_stratified_disjoint_and_deterministic():
     assert split.train == sample_budget(LABELS, NAMES, 8, seed=13).train
     with pytest.raises(InputError, match="data.budget=100 is larger than the 56 training examples"):
         sample_budget(LABELS, NAMES, 100, 13)
+
+
+def test_data_seed_changes_the_split_and_nothing_else(roberta_dir, tmp_path):
+    """data.seed draws the few-shot split; seed still drives the prompt's initialisation and the batch order.
+    Unset, it is the run's seed (every archived run keeps its split)."""
+    import torch
+
+    from conftest import tiny_overrides
+    from lit_infoprompt.config import load_config
+    from lit_infoprompt.train.runner import build
+
+    def made(*extra):
+        module, datamodule, split = build(load_config(tiny_overrides(roberta_dir, tmp_path / "runs", *extra)))
+        batches = [b["index"].tolist() for b in datamodule.train_dataloader()]
+        return split, module.prompt.weight.detach().clone(), batches
+
+    base, same, other, other_train = made("seed=13"), made("seed=13", "data.seed=13"), made("seed=13", "data.seed=21"), \
+        made("seed=21")
+    assert same[0]["checksum"] == base[0]["checksum"] and torch.equal(same[1], base[1]) and same[2] == base[2]
+    assert other[0]["checksum"] == other_train[0]["checksum"] != base[0]["checksum"]  # data.seed=21: seed 21's split
+    assert other[0]["seed"] == 21 and base[0]["seed"] == 13
+    assert torch.equal(other[1], base[1])  # the prompt starts where seed 13's does
+    assert other[2] == base[2]  # and the batches come in seed 13's order of the (other) train rows
+    assert not torch.equal(other_train[1], base[1])

@@ -18,12 +18,13 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 from lit_infoprompt.analysis.claims_report import asked, claims, missing
 from lit_infoprompt.analysis.claims_words import STEPS, not_clearly_above, steps_of, task_of
 from lit_infoprompt.analysis.tables import interval_text, plain
 from lit_infoprompt.curves import EARLY_STEP, INERT_FRACTION, SATURATED_FRACTION
+from lit_infoprompt.config import CONF_DIR
 from lit_infoprompt.errors import InputError
 
 RUN_FILES = ("config.yaml", "split.json", "curve.csv", "summary.json")
@@ -131,17 +132,83 @@ def archive_run(run_dir: Path, runs_root: Path, archive: Path) -> Path:
     return target.relative_to(archive)
 
 
-def archive_sweeps(runs_root: Path, archive: Path) -> List[str]:
-    """Copy every comparison and robustness sweep under ``runs_root`` (with its runs) into the archive."""
-    copied = []
+def declared(experiments: Path, kind: str, name: str) -> bool:
+    """Whether ``name`` is a declared experiment: ``<experiments>/<name>.yaml`` (a comparison) or
+    ``<experiments>/robustness/<name>.yaml`` (a robustness sweep)."""
+    return (experiments / ("robustness" if kind == "robustness" else "") / f"{name}.yaml").is_file()
+
+
+def archived_path(run_dir: Path, runs_root: Path, archive: Path) -> Optional[str]:
+    """Where a finished run already lies in the archive (the same files), without copying; None if it does not."""
+    run_dir = Path(run_dir)
+    if run_dir.resolve().is_relative_to((archive / "runs").resolve()):
+        return str(run_dir.resolve().relative_to(archive.resolve()))
+    try:
+        relative = run_dir.resolve().relative_to(runs_root.resolve())
+    except ValueError:
+        return None
+    for target in sorted((archive / "runs" / relative.parent).glob("version_*")):
+        if run_files_equal(run_dir, target):
+            return str(target.relative_to(archive))
+    return None
+
+
+SPEC_KEYS = ("kind", "methods", "arms", "target", "margin", "lr_grid", "rates_from")
+
+
+def differences(new: dict, old: dict, runs_root: Path, archive: Path) -> List[str]:
+    """What tells a comparison under ``runs/`` apart from the archived one of its name: its arms, seeds, steps or
+    runs (empty: the same comparison)."""
+    what = [k for k in SPEC_KEYS if new.get(k) != old.get(k)]
+    mapped = [archived_path(Path(d), runs_root, archive) or f"new:{d}" for d in new["runs"]]
+    if sorted(mapped) != sorted(old["runs"]):
+        seeds = lambda runs, root: sorted({json.loads((root / d / "summary.json").read_text())["seed"]  # noqa: E731
+                                           for d in runs if (root / d / "summary.json").is_file()})
+        steps = lambda runs, root: sorted({json.loads((root / d / "summary.json").read_text())["steps"]  # noqa: E731
+                                           for d in runs if (root / d / "summary.json").is_file()})
+        new_seeds, old_seeds = seeds(new["runs"], Path(".")), seeds(old["runs"], archive)
+        new_steps, old_steps = steps(new["runs"], Path(".")), steps(old["runs"], archive)
+        what += ([f"seeds {new_seeds} vs {old_seeds}"] if new_seeds != old_seeds else []) + \
+                ([f"steps {new_steps} vs {old_steps}"] if new_steps != old_steps else []) + \
+                [f"{len(new['runs'])} runs vs {len(old['runs'])}"]
+    return what
+
+
+def archive_sweeps(runs_root: Path, archive: Path, experiments: Optional[Path] = None,
+                   replace: Sequence[str] = (), note=print) -> List[str]:
+    """Copy every comparison and robustness sweep under ``runs_root`` (with its runs) into the archive.
+
+    Published evidence is append-only: only a declared experiment (a file of ``experiments``; None: every
+    comparison, as before experiment files) is archived, and one that differs from the archived comparison of its
+    name (arms, seeds, steps, runs) is refused, in one line naming both, unless ``replace`` names it. Everything is
+    checked before anything is written."""
+    todo = []
     for kind in ("compare", "robustness"):
         for spec_path in sorted((runs_root / kind).glob("*/spec.json")):
-            spec = json.loads(spec_path.read_text())
-            spec["runs"] = [str(archive_run(Path(d), runs_root, archive)) for d in spec["runs"]]
-            out = archive / kind / spec_path.parent.name
-            out.mkdir(parents=True, exist_ok=True)
-            (out / "spec.json").write_text(json.dumps(spec, indent=2) + "\n")
-            copied.append(f"{kind}/{spec_path.parent.name}")
+            name, spec = spec_path.parent.name, json.loads(spec_path.read_text())
+            if experiments is not None and not declared(experiments, kind, name):
+                note(f"not archived: {spec_path.parent} is no declared experiment (no "
+                     f"{experiments / ('robustness' if kind == 'robustness' else '') / (name + '.yaml')}); declare "
+                     f"it there to publish it")
+                continue
+            old_path = archive / kind / name / "spec.json"
+            if old_path.is_file():
+                changed = differences(spec, json.loads(old_path.read_text()), runs_root, archive)
+                if not changed:
+                    continue
+                if name not in replace:
+                    raise InputError(f"{spec_path.parent} differs from the published {old_path.parent} "
+                                     f"({'; '.join(changed)}): nothing archived. Keep it under another name "
+                                     f"(NAME=... or a new experiment file), or replace the published one on purpose "
+                                     f"with REPLACE={name}")
+            todo.append((kind, name, spec))
+    copied = []
+    for kind, name, spec in todo:
+        spec["runs"] = [str(archive_run(Path(d), runs_root, archive)) for d in spec["runs"]]
+        out = archive / kind / name
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "spec.json").write_text(json.dumps(spec, indent=2) + "\n")
+        copied.append(f"{kind}/{name}")
     return copied
 
 
@@ -231,10 +298,13 @@ def coverage(summaries: List[dict], robustness_tasks: List[str]) -> List[str]:
     return lines
 
 
-def report(runs_dir: str = "runs", out: str = "docs/RESULTS.md", archive: Optional[str] = None) -> Path:
+def report(runs_dir: str = "runs", out: str = "docs/RESULTS.md", archive: Optional[str] = None,
+           experiments: Optional[str] = None, replace: Sequence[str] = ()) -> Path:
+    """Archive the declared experiments of ``runs_dir`` (``experiments``: their folder, default ``conf/experiment``
+    beside the package; ``replace``: the published ones to replace on purpose), then write the report."""
     runs_root, out_path = Path(runs_dir), Path(out)
     archive_root = Path(archive) if archive else out_path.parent / "results"
-    archive_sweeps(runs_root, archive_root)
+    archive_sweeps(runs_root, archive_root, Path(experiments) if experiments else CONF_DIR / "experiment", replace)
     done = recompute(archive_root)
     if not done["compare"]:
         raise InputError(f"no comparisons under {runs_root}/compare or {archive_root}/compare: run `make compare` first")

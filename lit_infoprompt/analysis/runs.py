@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 from typing import List, Optional, Sequence
 
@@ -17,8 +18,17 @@ from omegaconf import OmegaConf
 from lit_infoprompt.config import Config, load_saved
 
 
-# output settings and provenance, not the experiment
-IGNORED = {"resume", "out_dir", "archive", "logger", "wandb", "trainer.progress_bar", "code", "backbone_notice"}
+# output settings and provenance, not the experiment; and where the data files lie (data.dir, data.cache_dir: the
+# same examples read from ../shared/data or /work/shared/data are one experiment; split.json checksums them)
+IGNORED = {"resume", "out_dir", "archive", "logger", "wandb", "trainer.progress_bar", "code", "backbone_notice",
+           "data.dir", "data.cache_dir"}
+
+
+# The offline fallback backbone's folder (hub.models_dir()/all-MiniLM-L6-v2, its weights checked by sha256 when
+# unpacked) is one backbone whatever the home directory it was unpacked under: keyed by this name, so archived runs
+# made under /root match a researcher's own ~/.cache.
+FALLBACK_FOLDER = re.compile(r"(^|/)lit_infoprompt/models/all-MiniLM-L6-v2/?$")
+FALLBACK_KEY = "lit_infoprompt/models/all-MiniLM-L6-v2"
 
 
 def experiment_key(config: dict, drop: Sequence[str] = ()) -> dict:
@@ -30,6 +40,8 @@ def experiment_key(config: dict, drop: Sequence[str] = ()) -> dict:
         else:
             flat[section] = value
     skip = IGNORED | set(drop)
+    if isinstance(flat.get("model.name"), str) and FALLBACK_FOLDER.search(flat["model.name"]):
+        flat["model.name"] = FALLBACK_KEY
     return {k: v for k, v in flat.items() if k not in skip and k.split(".")[0] not in skip}
 
 
@@ -41,21 +53,34 @@ def saved_dict(path: Path) -> dict:
     return as_dict(load_saved(path))
 
 
-def find_run(config: Config) -> tuple[Optional[Path], bool]:
-    """(run directory with the same experiment, finished?) or (None, False). Looks in ``out_dir`` and then among
+def find_run(config: Config, prefer: Sequence[str] = ()) -> tuple[Optional[Path], bool]:
+    """(run directory with the same experiment, finished?) or (None, False). First among ``prefer`` (the runs an
+    archived experiment lists: a declared experiment reuses exactly its own), then in ``out_dir`` and then among
     the finished runs of the archive (``<archive>/runs``, committed run files without checkpoints), so a sweep
     continues across machines."""
     want = experiment_key(as_dict(config))
+    for run_dir in preferred(prefer, config.method.name, config.seed):
+        if (run_dir / "summary.json").is_file() and experiment_key(saved_dict(run_dir / "config.yaml")) == want:
+            return run_dir, True
     roots = [Path(config.out_dir)] + ([Path(config.archive) / "runs"] if config.archive else [])
     for root in roots:
-        pattern = f"*/{config.method.name}/seed{config.seed}/version_*/config.yaml"
-        for config_file in sorted((root / config.task.name).glob(pattern)):
+        for config_file in versions(root, config.task.name, config.method.name, config.seed):
             if experiment_key(saved_dict(config_file)) == want:
                 run_dir = config_file.parent
                 finished = (run_dir / "summary.json").is_file()
                 if finished or (run_dir / "checkpoints/last.ckpt").is_file():
                     return run_dir, finished
     return None, False
+
+
+def preferred(prefer: Sequence[str], method: str, seed: int) -> List[Path]:
+    """The run directories of ``prefer`` that can hold this method and seed (by their folder names)."""
+    return [Path(d) for d in prefer if Path(d).parent.name == f"seed{seed}" and Path(d).parent.parent.name == method]
+
+
+def versions(root: Path, task: str, method: str, seed: int) -> List[Path]:
+    """The saved configs of every version of (task, method, seed) under a runs root, any split."""
+    return sorted((root / task).glob(f"*/{method}/seed{seed}/version_*/config.yaml"))
 
 
 def read_run(run_dir: Path) -> dict:

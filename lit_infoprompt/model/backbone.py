@@ -205,8 +205,9 @@ def load_backbone(config: ModelConfig):
 
     from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, AutoTokenizer
 
-    from lit_infoprompt.hub import hub_reachable
+    from lit_infoprompt.hub import check_model_name, hub_reachable
 
+    check_model_name(config.name)
     local = {} if Path(config.name).expanduser().is_dir() or hub_reachable() else {"local_files_only": True}
     try:
         hf_config = AutoConfig.from_pretrained(config.name, **local)

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 from lit_infoprompt.analysis.comparison import write_comparison
 from lit_infoprompt.analysis.runs import as_dict, experiment_key
 from lit_infoprompt.errors import InputError
+from lit_infoprompt.sweep.declared import adhoc_name
 from lit_infoprompt.sweep.args import Arm, arm_configs, chosen_rates, parse_sweep, refuse_ddp
 from lit_infoprompt.sweep.grid import Job, Launch, grid_jobs, job_config, run_grid
 
@@ -69,12 +71,14 @@ def run_all(jobs: List[Job], launch: Optional[Launch] = None) -> tuple[List[Path
     return [Path(r["run_dir"]) for _, r in kept], failures, [j.label for j, _ in kept]
 
 
-def compare(args: List[str]) -> Path:
+def compare(args: List[str], prefer: Sequence[str] = (), declared: bool = False) -> Path:
     """CLI entry: ``compare [methods=[a,b,<arm>=<preset>+<key>=<value>...]] [seeds=[13,21]] [target=<dev score>]
     [margin=<score>] [prompt_lrs=[1e-3,1e-2] | prompt_lr_from=<compare folder>] [allow_mixed_versions=true]
     [name=<folder>] [key=value ...]``; the output folder is ``<out_dir>/compare/<name>``, by default
     ``<task>-<split>`` (a name lets two comparisons of one task, e.g. the ablations, live side by side)."""
     sweep = parse_sweep(args)
+    if sweep.name is not None:
+        adhoc_name("compare", sweep.name, "", declared)  # a declared experiment's name: make experiment runs it
     arms = sweep.arm_list()
     configs = arm_configs(sweep)  # fails early on a bad override, the sweep's or an arm's
     for config in configs.values():
@@ -85,11 +89,16 @@ def compare(args: List[str]) -> Path:
         jobs = [job for a in arms for job in grid_jobs(sweep.overrides, [a], sweep.seeds, [rates[a.name]])]
     else:
         jobs = grid_jobs(sweep.overrides, arms, sweep.seeds, sweep.prompt_lrs)
+    jobs = [replace(job, prefer=tuple(prefer)) for job in jobs]  # a declared experiment's own archived runs first
     spec = arm_spec(arms, jobs)
     run_dirs, failures, labels = run_all(jobs, sweep.launch)
     methods = [m for m in sweep.methods if m in labels]
     split = Path(run_dirs[0]).parents[2].name
-    out = Path(config.out_dir) / "compare" / (sweep.name or f"{config.task.name}-{split}")
+    name = adhoc_name("compare", sweep.name, f"{config.task.name}-{split}", declared)
+    if name != (sweep.name or f"{config.task.name}-{split}"):
+        log.warning("runs/compare/%s: a one-off under its own name (%s-%s is a declared experiment: make experiment "
+                    "E=%s-%s runs that one)", name, config.task.name, split, config.task.name, split)
+    out = Path(config.out_dir) / "compare" / name
     write_comparison(run_dirs, methods, out, sweep.target, lr_grid=len(sweep.prompt_lrs) > 1,
                      allow_mixed_versions=sweep.allow_mixed_versions, rates_from=sweep.prompt_lr_from,
                      margin=sweep.margin, failures=failures, arms=spec and {m: spec[m] for m in methods})

@@ -21,8 +21,8 @@ from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from lit_infoprompt.config import CONF_DIR, CHOICES
 from lit_infoprompt.errors import InputError
+from lit_infoprompt.sweep.declared import experiment_path
 
-EXPERIMENTS_DIR = CONF_DIR / "experiment"
 KINDS = ("compare", "robustness")
 CLAIMS = ("convergence", "accuracy", "robustness")  # the paper's claims; a control is "control:<what it isolates>"
 INITS = ("random", "vocab", "text", "label_words")  # analysis.robustness.INITS, without importing the analysis
@@ -80,13 +80,6 @@ class Experiment:
 
 
 KEYS = [f.name for f in fields(Experiment) if f.name != "name"]
-
-
-def experiment_path(name: str, folder: Optional[Path] = None) -> Path:
-    """``E=<name>`` (a file of the experiments folder) or a path to a yaml file."""
-    if name.endswith((".yaml", ".yml")) or "/" in name:
-        return Path(name)
-    return Path(folder or EXPERIMENTS_DIR) / f"{name}.yaml"
 
 
 def load_experiment(name: str, folder: Optional[Path] = None) -> Experiment:
@@ -167,7 +160,7 @@ def check(e: Experiment, path: Path) -> None:
     for item in e.overrides:
         if "=" not in item:
             raise bad("overrides", f"'{item}' is not key=value")
-    if e.rates_from == e.name:
+    if e.rates_from == e.name and e.kind == "compare":
         raise bad("rates_from", "an experiment cannot reuse its own choice of rates")
 
 
@@ -205,28 +198,44 @@ def sweep_args(e: Experiment, extra: List[str], out_dir: str = "runs",
     return args
 
 
-def run_experiment(args: List[str]) -> Path:
-    """CLI entry: ``experiment <name|file.yaml> [plan=true] [experiments=<folder>] [key=value ...]``."""
+def own_runs(e: Experiment, out_dir: str = "runs", archive: Optional[str] = "docs/results") -> List[str]:
+    """The runs this experiment already lists (its spec.json under ``runs/`` and in the archive): reused first, so
+    running a declared experiment again gives the comparison it gave, even where a run was made twice."""
+    import json
+
+    found = []
+    for root, base in [(Path(out_dir), None)] + ([(Path(archive), Path(archive))] if archive else []):
+        spec = root / e.kind / e.name / "spec.json"
+        if spec.is_file():
+            runs = json.loads(spec.read_text()).get("runs", [])
+            found += [str(base / r) if base is not None else r for r in runs]
+    return found
+
+
+def parse_experiment_args(args: List[str]) -> tuple:
+    """``<name|file.yaml> [plan=true] [experiments=<folder>] [key=value ...]`` -> (experiment, machine settings
+    and launch keys, out_dir, archive, plan?)."""
     if not args or "=" in args[0]:
         raise InputError("usage: python -m lit_infoprompt experiment <name|file.yaml> [plan=true] [key=value ...]")
     name, rest = args[0], list(args[1:])
     folder = next((a.partition("=")[2] for a in rest if a.startswith("experiments=")), None)
-    rest = [a for a in rest if not a.startswith("experiments=")]
     e = load_experiment(name, Path(folder) if folder else None)
-    extra = [a for a in rest if not a.startswith("plan=")]
-    out_dir = next((a.partition("=")[2] for a in extra if a.startswith("out_dir=")), "runs")
-    archive = next((a.partition("=")[2] for a in extra if a.startswith("archive=")), "docs/results")
+    extra = [a for a in rest if not a.startswith(("plan=", "experiments="))]
+    out_dir = next((a.partition("=")[2] for a in reversed(extra) if a.startswith("out_dir=")), "runs")
+    archive = next((a.partition("=")[2] for a in reversed(extra) if a.startswith("archive=")), "docs/results")
     archive = None if archive in ("null", "None", "") else archive
-    if any(a.partition("=")[2].lower() in ("1", "true", "yes") for a in rest if a.startswith("plan=")):
-        from lit_infoprompt.sweep.plan import plan, plan_text
+    planned = any(a.partition("=")[2].lower() in ("1", "true", "yes") for a in rest if a.startswith("plan="))
+    return e, extra, out_dir, archive, planned
 
-        print(plan_text(plan(e, extra, out_dir, archive)))
-        return Path(out_dir) / e.kind / e.name
-    sweep = sweep_args(e, extra, out_dir, archive)
+
+def run_experiment(e: Experiment, extra: List[str], out_dir: str = "runs",
+                   archive: Optional[str] = "docs/results") -> Path:
+    """Train what the experiment lacks and write its comparison or sweep (``compare``/``robustness``)."""
+    sweep, prefer = sweep_args(e, extra, out_dir, archive), own_runs(e, out_dir, archive)
     if e.kind == "compare":
         from lit_infoprompt.sweep.compare import compare
 
-        return compare(sweep)
+        return compare(sweep, prefer, declared=True)
     from lit_infoprompt.sweep.robustness import robustness
 
-    return robustness(sweep)
+    return robustness(sweep, prefer, declared=True)

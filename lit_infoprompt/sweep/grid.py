@@ -53,13 +53,15 @@ class Arm:
 @dataclass(frozen=True)
 class Job:
     """One run of a grid: its overrides (task, model, data, method, seed, prompt lr, ...) and labels to print:
-    its method preset, seed, prompt lr and the arm it is a run of (None: the arm is the preset)."""
+    its method preset, seed, prompt lr and the arm it is a run of (None: the arm is the preset); and the runs to
+    reuse first where they match."""
 
     overrides: tuple
     method: str
     seed: int
     prompt_lr: Optional[float] = None
     arm: Optional[str] = None
+    prefer: tuple = ()  # run directories to reuse first (an archived experiment's own runs: analysis.runs.find_run)
 
     @property
     def label(self) -> str:
@@ -256,7 +258,7 @@ def run_grid(jobs: Sequence[Job], launch: Launch, report=print, target: Callable
         config = job_config(job)  # as the worker will see it: the same config, the same run found
         if i == 0 and (crowded := crowding_warning(config, devices)):
             report(f"WARNING {crowded}")
-        run_dir, finished = find_run(config)
+        run_dir, finished = find_run(config, job.prefer)
         if finished:
             results[i] = _reused(run_dir)
         else:

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from lit_infoprompt.analysis.runs import experiment_key, saved_dict
+from lit_infoprompt.analysis.runs import experiment_key, preferred, saved_dict, versions
 from lit_infoprompt.config import GPU_ACCELERATORS, load_config
 from lit_infoprompt.errors import InputError
 from lit_infoprompt.sweep.args import chosen_rates, parse_arm
-from lit_infoprompt.sweep.experiment import Experiment, rates_folder
+from lit_infoprompt.sweep.experiment import Experiment, own_runs, rates_folder
 from lit_infoprompt.sweep.grid import ON_ONE_GPU, Job, grid_jobs
 
 
@@ -111,12 +111,14 @@ class RunIndex:
             self._keys[config_file] = experiment_key(saved_dict(config_file))
         return self._keys[config_file]
 
-    def find(self, config) -> Optional[Path]:
+    def find(self, config, prefer: List[str] = ()) -> Optional[Path]:
         """A finished run of this experiment key (``analysis.runs.find_run``'s lookup, finished runs only)."""
         want = experiment_key(_as_dict(config))
+        for run_dir in preferred(prefer, config.method.name, config.seed):
+            if (run_dir / "summary.json").is_file() and self.key(run_dir / "config.yaml") == want:
+                return run_dir
         for root in self.roots:
-            pattern = f"*/{config.method.name}/seed{config.seed}/version_*/config.yaml"
-            for config_file in sorted((root / config.task.name).glob(pattern)):
+            for config_file in versions(root, config.task.name, config.method.name, config.seed):
                 if (config_file.parent / "summary.json").is_file() and self.key(config_file) == want:
                     return config_file.parent
         return None
@@ -136,15 +138,25 @@ def cost_key(record: dict) -> Tuple:
             record.get("method"), record.get("steps"), env.get("device"))
 
 
+# How close a finished run must be to stand for a run to train: (what it shares, the fields of ``cost_key`` that
+# must be equal). The looser matches scale the recorded seconds by steps (per-step cost; evaluation included).
+MATCHES = [("same task, split, method, steps and device", (0, 1, 2, 3, 4, 5)),
+           ("same task, split, steps and device, any method", (0, 1, 2, 4, 5)),
+           ("same task, split, method and device, scaled to the steps", (0, 1, 2, 3, 5)),
+           ("same task and device, any split, method or steps, scaled to the steps", (0, 5))]
+
+
 def estimate(want: Tuple, records: List[dict]) -> Tuple[Optional[float], List[dict], str]:
-    """(median seconds, the runs it comes from, how they match) for a cost key, from ``records``."""
-    same = [r for r in records if cost_key(r) == want and r.get("seconds")]
-    if same:
-        return statistics.median(r["seconds"] for r in same), same, "same task, split, method, steps and device"
-    loose = [r for r in records if cost_key(r)[:3] + cost_key(r)[4:] == want[:3] + want[4:] and r.get("seconds")]
-    if loose:
-        return statistics.median(r["seconds"] for r in loose), loose, "same task, split, steps and device, any method"
-    return None, [], "no finished run of this task, split, steps and device"
+    """(median seconds, the runs it comes from, how they match) for a cost key, from ``records``: the closest
+    match of ``MATCHES`` that has any run."""
+    timed = [r for r in records if r.get("seconds") and r.get("steps")]
+    for words, fields in MATCHES:
+        same = [r for r in timed if all(cost_key(r)[i] == want[i] for i in fields)]
+        if same:
+            per_step = 4 not in fields
+            value = statistics.median(r["seconds"] / r["steps"] * want[4] if per_step else r["seconds"] for r in same)
+            return value, same, words
+    return None, [], "no finished run of this task on this device"
 
 
 def jobs_of(e: Experiment, extra: List[str], out_dir: str, archive: Optional[str]) -> Tuple[List[Job], str]:
@@ -204,14 +216,14 @@ def plan(e: Experiment, extra: List[str] = (), out_dir: str = "runs", archive: O
     jobs, how = jobs_of(e, list(extra), out_dir, archive)
     roots = [Path(out_dir)] + ([Path(archive) / "runs"] if archive else [])
     index = index or RunIndex(roots)
-    result = None
+    result, prefer = None, own_runs(e, out_dir, archive)
     for job in jobs:
         config = planned_config(job)
         init = config.prompt.init if e.kind == "robustness" else None
         if result is None:
             result = Plan(e, here_device(uses_gpu(config)), rates=how)
         run = PlannedRun(job.label, job.seed, job.prompt_lr, init)
-        found = index.find(config) if job.prompt_lr is not None or not e.rates_from else None
+        found = index.find(config, prefer) if job.prompt_lr is not None or not e.rates_from else None
         if found is not None:
             run.run_dir = str(found)
         else:
@@ -275,7 +287,7 @@ def backtest(experiments: List[Experiment], archive: Path) -> List[dict]:
                 errors.append((guess - record["seconds"]) / record["seconds"])
         total_true = sum(by_dir[d]["seconds"] for d in own if d in by_dir)
         total_guess = sum((estimate(cost_key(by_dir[d]), others)[0] or 0) for d in own if d in by_dir)
-        rows.append({"experiment": e.name, "runs": len(own), "estimated": len(errors),
+        rows.append({"experiment": e.name if e.kind == "compare" else f"robustness/{e.name}", "runs": len(own), "estimated": len(errors),
                      "median_abs_error": statistics.median(abs(x) for x in errors) if errors else None,
                      "total_error": (total_guess - total_true) / total_true if errors and total_true else None})
     if not rows:

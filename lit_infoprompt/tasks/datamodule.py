@@ -67,7 +67,8 @@ class FewShotDataModule(L.LightningDataModule):
 
     def prepare_split(self) -> dict:
         """Read, sample and tokenise; returns the split record (ids + checksum) for the run directory."""
-        task, data, seed = self.config.task, self.config.data, self.config.seed
+        task, data = self.config.task, self.config.data
+        seed = self.config.seed if data.seed is None else data.seed  # the split's seed (data.seed: apart from training)
         files = resolve_files(task, data)
         fields = self.encoder.fields
         pool = read_examples(files.train, task, fields)

@@ -1,11 +1,12 @@
 """``export-peft``: a trained static prefix prompt as a PEFT prompt-tuning adapter, plus the class head.
 
-PEFT puts its virtual tokens before everything, ``<s>`` included; ours sit right after ``<s>``. The
-adapter therefore holds n + 1 virtual tokens, the frozen ``<s>`` embedding followed by P, and callers feed
-the input ids **without** their leading ``<s>``: the encoder then sees exactly our sequence
-[E(<s>), P, x..., </s>]. The ``<mask>`` state is at (index of <mask> in the ids without <s>) + n + 1.
-``head.safetensors`` holds the class head (and the bottleneck of InfoPrompt methods); ``head_config.json``
-says how to apply it.
+PEFT puts its virtual tokens before everything, the first special token (``<s>`` in RoBERTa, ``[CLS]`` in BERT)
+included; ours sit right after it. The adapter therefore holds n + 1 virtual tokens, the frozen first-token embedding
+followed by P, and callers feed the input ids **without** their leading special token: the encoder then sees
+exactly our sequence [E(<s>), P, x..., </s>]. The ``<mask>`` state is at (index of <mask> in the ids without the
+first token) + n + 1. ``head.safetensors`` holds the class head: ``head.vectors`` (C x d) and ``head.bias`` (C), and
+for InfoPrompt methods the bottleneck ``bottleneck.*`` (``head_config.json`` lists every tensor with its shape and
+says how to apply them); ``Classifier.load(<export>)`` (``tools.predict``) loads it back.
 """
 
 from __future__ import annotations
@@ -25,6 +26,14 @@ def trainable_state(run_dir: Path) -> dict:
         if path.is_file():
             return torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
     raise InputError(f"{run_dir}: no checkpoints/best.ckpt or last.ckpt to export")
+
+
+def usage(first_token: str) -> str:
+    """How to apply the export, in the backbone family's own first special token (``<s>``, ``[CLS]``)."""
+    return (f"feed input ids without the leading {first_token}; h = last_hidden_state[mask index + mask_offset]; "
+            "r = g(h) (the frozen MLM transform) if mlm_transform else h; if bottleneck: "
+            "r = bottleneck.out(bottleneck.mu(r)), plus r itself if bottleneck_form is residual; "
+            "logits = r @ head.vectors.T + head.bias")
 
 
 def export_peft(run_dir: str, out_dir: str) -> Path:
@@ -58,10 +67,8 @@ def export_peft(run_dir: str, out_dir: str) -> Path:
         "bottleneck": config.method.bottleneck, "prompt_length": config.prompt.length,
         "bottleneck_form": config.method.bottleneck_form if config.method.bottleneck else None,
         "mask_offset": config.prompt.length + 1,
-        "usage": "feed input ids without the leading <s>; h = last_hidden_state[mask index + mask_offset]; "
-                 "r = g(h) (the frozen MLM transform) if mlm_transform else h; if bottleneck: "
-                 "r = bottleneck.out(bottleneck.mu(r)), plus r itself if bottleneck_form is residual; "
-                 "logits = r @ head.vectors.T + head.bias",
+        "tensors": {k: list(t.shape) for k, t in sorted(head.items())},
+        "usage": usage(tokenizer.cls_token),
     }, indent=2, default=str) + "\n")
     OmegaConf.save(OmegaConf.load(run_path / "config.yaml"), out / "run_config.yaml")
     return out

@@ -14,7 +14,6 @@ import re
 import sys
 import warnings
 from pathlib import Path
-from typing import Optional
 
 from lightning.pytorch.callbacks import ProgressBar
 
@@ -106,7 +105,17 @@ class StepBar(ProgressBar):
         if self.bar is not None:
             self.bar.set_postfix_str(self.postfix)
 
-    def on_train_end(self, trainer, pl_module):
+    # The bar stays open after fit: the run's last evaluation (when max_steps is not a multiple of val_every, e.g.
+    # val_every > max_steps) comes after it, and the bar must not end on an older step's score. It closes when
+    # the test starts, or when the trainer is torn down.
+    def on_test_start(self, trainer, pl_module):
+        self._close()
+
+    def teardown(self, trainer, pl_module, stage):
+        if stage != "fit":
+            self._close()
+
+    def _close(self) -> None:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
@@ -134,8 +143,10 @@ def _tests(summary: dict, prefix: str) -> str:
 def result_line(summary: dict) -> str:
     """The one line a script reads (``-q``): the test metrics, the best dev score and the run directory."""
     tests = _tests(summary, "test_")
+    fallback = (f"  backbone {Path(str(summary['backbone'])).name} (a fallback: summary.json's backbone_notice)"
+                if summary.get("backbone_notice") else "")
     return (f"{tests}  best dev {summary['dev_metric']} {summary['best_dev']:.4f} at step {summary['best_step']}"
-            f"  -> {summary['run_dir']}")
+            f"{fallback}  -> {summary['run_dir']}")
 
 
 def end_table(summary: dict) -> str:
@@ -160,6 +171,3 @@ def take_quiet_flag(args: list) -> tuple[list, bool]:
     quiet = any(a in ("-q", "--quiet") for a in args)
     return [a for a in args if a not in ("-q", "--quiet")], quiet
 
-
-def notice(summary: dict) -> Optional[str]:
-    return f"NOTICE {summary['backbone_notice']}" if summary.get("backbone_notice") else None

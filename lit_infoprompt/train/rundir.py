@@ -9,7 +9,10 @@ the run has finished, ``summary.json``. A directory without ``summary.json`` is 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
+
+import torch
 
 from lit_infoprompt.config import Config, to_yaml
 
@@ -43,3 +46,18 @@ def write_json(path: Path, data: dict) -> None:
 def write_start(run_dir: Path, config: Config, split: dict) -> None:
     (run_dir / "config.yaml").write_text(to_yaml(config))
     write_json(run_dir / "split.json", split)
+
+
+def keep_metrics_csv(run_dir: Path, last: Path) -> None:
+    """The CSV logger deletes an existing metrics.csv: move it aside as metrics.until_step<N>.csv."""
+    metrics_csv = run_dir / "metrics.csv"
+    if metrics_csv.is_file():
+        step = torch.load(last, map_location="cpu", weights_only=False)["global_step"]
+        metrics_csv.rename(run_dir / f"metrics.until_step{step}.csv")
+
+
+def forget_unstarted(run_dir: Path) -> None:
+    """A new run that died before its first checkpoint leaves nothing behind (nothing could resume it): its
+    folder would otherwise hold config.yaml and split.json only, for a later run or the report to trip over."""
+    if not (run_dir / "checkpoints" / "last.ckpt").is_file() and not (run_dir / "summary.json").is_file():
+        shutil.rmtree(run_dir, ignore_errors=True)

@@ -34,7 +34,7 @@ from lit_infoprompt.train.metrics import build_metrics
 from lit_infoprompt.model.module import PromptClassifier
 from lit_infoprompt.model.prompt import build_prompt, initial_prompt
 from lit_infoprompt.provenance import code_version, environment, version_of
-from lit_infoprompt.train.rundir import new_run_dir, write_json, write_start
+from lit_infoprompt.train.rundir import forget_unstarted, keep_metrics_csv, new_run_dir, write_json, write_start
 from lit_infoprompt.tasks.templates import label_word_ids
 from lit_infoprompt.train.tracking import finish_wandb, wandb_logger
 
@@ -233,12 +233,19 @@ def claim_run_dir(config: Config, split: dict) -> Path:
     return run_dir
 
 
-def keep_metrics_csv(run_dir: Path, last: Path) -> None:
-    """The CSV logger deletes an existing metrics.csv: move it aside as metrics.until_step<N>.csv."""
-    metrics_csv = run_dir / "metrics.csv"
-    if metrics_csv.is_file():
-        step = torch.load(last, map_location="cpu", weights_only=False)["global_step"]
-        metrics_csv.rename(run_dir / f"metrics.until_step{step}.csv")
+def check_devices(config: Config) -> None:
+    """GPUs asked for (``trainer.accelerator=gpu``, ``GPUS=N``) and fewer visible: one line before anything is
+    loaded or written, rather than Lightning's traceback after the run directory exists."""
+    accelerator = str(config.trainer.accelerator).lower()
+    if accelerator not in ("gpu", "cuda"):
+        return
+    visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    wanted = processes(config) // max(1, config.trainer.num_nodes)
+    if visible < wanted:
+        build = f"torch {torch.__version__}" + ("" if torch.version.cuda else ", a CPU build")
+        raise InputError(f"trainer.accelerator={accelerator} asks for {wanted} GPU(s) per machine and {visible} "
+                         f"{'is' if visible == 1 else 'are'} visible here ({build}): drop GPUS (or set "
+                         f"trainer.accelerator=cpu) to train on the CPU, or run where the GPUs are visible")
 
 
 def run(config: Config, backbone: Backbone = None, tokenizer=None) -> dict:
@@ -248,6 +255,7 @@ def run(config: Config, backbone: Backbone = None, tokenizer=None) -> dict:
     resume_dir = Path(config.resume) if config.resume else None
     if resume_dir is not None:
         config = saved_config(resume_dir)
+    check_devices(config)
     resolve_backbone(config)  # model.name=auto: roberta-large, or the fallback with a notice
     resolve_precision(config)  # trainer.precision=auto: bf16-mixed on a GPU that has it, else 32-true
     module, datamodule, split = build(config, backbone, tokenizer)
@@ -258,6 +266,21 @@ def run(config: Config, backbone: Backbone = None, tokenizer=None) -> dict:
             keep_metrics_csv(run_dir, last)
     else:
         run_dir, last = claim_run_dir(config, split), None
+    try:
+        return train_and_test(config, module, datamodule, split, run_dir, last, resume_dir, started)
+    except (Exception, KeyboardInterrupt, SystemExit):
+        if is_global_zero(config):
+            if resume_dir is None:
+                forget_unstarted(run_dir)
+            if (run_dir / "checkpoints" / "last.ckpt").is_file() and not (run_dir / "summary.json").is_file():
+                log.warning("stopped: resume it with `make train RESUME=%s` (python -m lit_infoprompt train "
+                            "resume=%s)", run_dir, run_dir)
+        raise
+
+
+def train_and_test(config: Config, module, datamodule, split: dict, run_dir: Path, last: Optional[Path],
+                   resume_dir: Optional[Path], started: float) -> dict:
+    """Fit (or continue) the run in ``run_dir``, evaluate the last step, test the best-on-dev checkpoint."""
     metric = f"val/{config.task.metric}"
     checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=metric, mode="max",
                                  save_top_k=1, enable_version_counter=False)
@@ -275,7 +298,10 @@ def run(config: Config, backbone: Backbone = None, tokenizer=None) -> dict:
     trainer = make_trainer(config, run_dir, callbacks, loggers)
     if last is None:
         trainer.validate(module, datamodule=datamodule, verbose=False)  # step 0: the zero-shot verbalizer
-    trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if last else None)
+    with warnings.catch_warnings():
+        if last is not None:  # resume is exact (the batch stream is indexed by step): Lightning's warning is not
+            warnings.filterwarnings("ignore", message=r".*dataloader is not resumable.*")
+        trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if last else None)
     if curve.rows[-1]["step"] != trainer.global_step:  # max_steps is not a multiple of val_every
         final_evaluation(trainer, module, datamodule, checkpoint, curve, metric)
     test = trainer.test(module, datamodule=datamodule, ckpt_path=checkpoint.best_model_path, verbose=False)[0]
@@ -307,7 +333,8 @@ def summarize(config: Config, module: PromptClassifier, split: dict, curve: DevC
     return {
         "task": config.task.name, "method": config.method.name, "protocol": split["protocol"],
         "shots": config.data.shots if split["protocol"] == "per_class" else None, "split_size": split["size"],
-        "seed": config.seed, "backbone": config.model.name, "dev_metric": config.task.metric,
+        "seed": config.seed, **({"data_seed": config.data.seed} if config.data.seed is not None else {}),
+        "backbone": config.model.name, "dev_metric": config.task.metric,
         **curve_summary(curve.rows, f"val/{config.task.metric}", config.trainer.target_dev),
         **{f"test_{name}": test[f"test/{name}"] for name in config.task.metrics},
         "steps": steps, "seconds": round(seconds, 2), "train_seconds": round(curve.seconds(), 2),

@@ -3,7 +3,9 @@
 Runs of one comparison share a W&B ``group`` (task-split-backbone); ``job_type`` is the method and the tags
 are the method and seed, so the W&B UI overlays the grouped runs' curves, keyed by optimiser step
 (``trainer/global_step``). Without an API key ``mode=online`` becomes ``offline`` (``wandb sync`` the run
-directory's ``wandb/`` folder later); if W&B cannot start at all, training goes on with the CSV logger.
+directory's ``wandb/`` folder later); so does a key without network: the W&B host is probed first (one TCP
+connection, ``PROBE_TIMEOUT_S``), so a machine that cannot reach it decides in seconds, logs offline and leaves no
+half-made online run. If W&B cannot start at all, training goes on with the CSV logger.
 """
 
 from __future__ import annotations
@@ -12,8 +14,11 @@ import dataclasses
 import logging
 import netrc
 import os
+import shutil
+import socket
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Tuple
+from urllib.parse import urlparse
 
 from lit_infoprompt.config import Config
 from lit_infoprompt.train.rundir import split_name
@@ -34,26 +39,53 @@ def group_name(config: Config, split: dict) -> str:
     return f"{config.task.name}-{split_name(split)}-{Path(config.model.name).name}"
 
 
+PROBE_TIMEOUT_S = 3.0  # the W&B host's TCP connection: a machine without network decides within this
+INIT_TIMEOUT_S = 15  # wandb.init's own wait where the host answered (W&B's default is 90 s)
+
+
+def wandb_reachable(timeout: float = PROBE_TIMEOUT_S) -> bool:
+    """Whether the W&B host (``WANDB_BASE_URL``, default api.wandb.ai) takes a TCP connection within ``timeout``."""
+    url = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai"))
+    try:
+        socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)),
+                                 timeout=timeout).close()
+        return True
+    except (OSError, TypeError):
+        return False
+
+
 def wandb_logger(config: Config, run_dir: Path, split: dict):
-    """A started WandbLogger, or None (with a warning) when W&B is disabled or cannot start."""
+    """A started WandbLogger, or None (with one line) when W&B is disabled or cannot start. Online without a key,
+    or without a connection to the W&B host, logs offline and says so in one line."""
     mode = config.wandb.mode
     if mode == "disabled":
         return None
+    save_dir = Path(config.wandb.dir or run_dir)
+    sync = f"`wandb sync {save_dir / 'wandb'}` later"
     if mode == "online" and not has_api_key():
-        log.warning("W&B: no API key (WANDB_API_KEY or ~/.netrc): logging offline; `wandb sync` it later")
+        log.warning("W&B: no API key (WANDB_API_KEY or ~/.netrc): logging offline; %s", sync)
         mode = "offline"
-    for attempt in (mode, "offline") if mode == "online" else (mode,):
-        logger = _start(config, run_dir, split, attempt)
-        if logger is not None:
-            return logger
-    return None
+    elif mode == "online" and not wandb_reachable():
+        log.warning("W&B: %s cannot be reached: logging offline; %s",
+                    urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname, sync)
+        mode = "offline"
+    logger, error = _start(config, run_dir, split, mode, save_dir)
+    if logger is None and mode == "online":
+        offline, _ = _start(config, run_dir, split, "offline", save_dir)
+        if offline is not None:
+            log.warning("W&B: the online start failed (%s): logging offline; %s", error, sync)
+            return offline
+    if logger is None:
+        log.warning("W&B could not start in %s mode (%s); the run goes on with the CSV logger only", mode, error)
+    return logger
 
 
-def _start(config: Config, run_dir: Path, split: dict, mode: str):
+def _start(config: Config, run_dir: Path, split: dict, mode: str, save_dir: Path) -> Tuple[Optional[object], str]:
+    """(a started WandbLogger, "") or (None, why); a failed start leaves no run folder of its own behind."""
+    before = set((save_dir / "wandb").glob("*run-*")) if (save_dir / "wandb").is_dir() else set()
     try:
         from lightning.pytorch.loggers import WandbLogger
 
-        save_dir = Path(config.wandb.dir or run_dir)
         save_dir.mkdir(parents=True, exist_ok=True)
         logger = WandbLogger(
             project=config.wandb.project, entity=config.wandb.entity, group=group_name(config, split),
@@ -62,17 +94,18 @@ def _start(config: Config, run_dir: Path, split: dict, mode: str):
             config=dataclasses.asdict(config), settings=_settings(),
         )
         logger.experiment  # start now, so a failure is caught here and not mid-training
-        return logger
+        return logger, ""
     except Exception as err:  # W&B must never stop a training run
-        log.warning("W&B could not start in %s mode (%s: %s); continuing without it",
-                    mode, type(err).__name__, str(err).splitlines()[0] if str(err) else "")
-        return None
+        for folder in set((save_dir / "wandb").glob("*run-*")) - before if (save_dir / "wandb").is_dir() else ():
+            shutil.rmtree(folder, ignore_errors=True)
+        first = str(err).splitlines()[0] if str(err) else ""
+        return None, f"{type(err).__name__}: {first}" if first else type(err).__name__
 
 
 def _settings() -> Optional[object]:
     try:
         import wandb
-        return wandb.Settings(init_timeout=60, silent=True)
+        return wandb.Settings(init_timeout=INIT_TIMEOUT_S, silent=True)
     except Exception:
         return None
 

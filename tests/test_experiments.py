@@ -1,0 +1,162 @@
+"""Experiments as files (``conf/experiment/<name>.yaml``): a wrong key or value is one error line naming the file
+and the key; every archived comparison and sweep has its file and its plan finds every one of its runs done; the
+plan imports no torch; ``experiment`` trains only what is missing (a second call trains nothing)."""
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import tiny_overrides
+from lit_infoprompt.__main__ import main
+from lit_infoprompt.errors import InputError
+from lit_infoprompt.sweep.declared import EXPERIMENTS_DIR
+from lit_infoprompt.sweep.experiment import load_experiment, sweep_args
+from lit_infoprompt.sweep.plan import RunIndex, backtest, estimate, plan
+
+ROOT = Path(__file__).resolve().parents[1]
+ARCHIVE = ROOT / "docs/results"
+
+GOOD = """kind: compare
+task: cb
+protocol: per_class
+shots: 4
+steps: 6
+arms:
+  prompt_tuning: prompt_tuning
+  pt_lw: prompt_tuning+prompt.init=label_words
+seeds: [13, 21]
+claims: [accuracy, control:label_words]
+"""
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.yaml"
+    path.write_text(text)
+    return path
+
+
+# -- the file --------------------------------------------------------------------------------------------
+def test_a_good_file_becomes_compare_arguments(tmp_path):
+    e = load_experiment(str(write(tmp_path, "mine", GOOD + "baseline: pt_lw\n")))
+    assert e.name == "mine" and e.split == "4shot" and e.seeds == [13, 21]
+    args = sweep_args(e, ["data.dir=/data"], out_dir=str(tmp_path / "runs"), archive=None)
+    assert args[:4] == ["task=cb", "data.protocol=per_class", "data.shots=4", "trainer.max_steps=6"]
+    # the baseline comes first: compare pairs every arm against its first
+    assert "methods=[pt_lw=prompt_tuning+prompt.init=label_words,prompt_tuning]" in args
+    assert "seeds=[13,21]" in args and "name=mine" in args and "data.dir=/data" in args
+
+
+@pytest.mark.parametrize("change, key", [
+    ("colour: red\n", "colour"),  # a key that is not one
+    ("seeds: [13, x]\n", "seeds"),  # a value of the wrong type
+    ("kind: sweep\n", "kind"),
+    ("baseline: nobody\n", "baseline"),
+    ("claims: [speed]\n", "claims"),
+    ("arms: {a: no_such_preset}\n", "arms.a"),
+    ("prompt_lrs: [0.01]\nrates_from: other\n", "prompt_lrs"),
+    ("task: nosuchtask\n", "task"),
+])
+def test_a_wrong_key_or_value_is_one_line_naming_the_file_and_the_key(tmp_path, capsys, change, key):
+    lines = [line for line in GOOD.splitlines(keepends=True) if not line.startswith(change.split(":")[0] + ":")]
+    if change.startswith("arms"):  # replace the whole arms block
+        lines = [line for line in lines if not line.startswith("  ")]
+    path = write(tmp_path, "bad", "".join(lines) + change)
+    with pytest.raises(InputError) as err:
+        load_experiment(str(path))
+    assert str(path) in str(err.value) and key in str(err.value) and "\n" not in str(err.value)
+    assert main(["experiment", str(path), "plan=true"]) == 2
+    out = capsys.readouterr()
+    assert out.err.startswith("error: ") and out.err.count("\n") == 1 and "Traceback" not in out.err
+
+
+def test_an_unknown_experiment_names_the_known_ones(capsys):
+    assert main(["experiment", "no-such-experiment", "plan=true"]) == 2
+    assert "known: " in capsys.readouterr().err
+
+
+# -- the archive's experiments ---------------------------------------------------------------------------
+def archived():
+    return sorted([("compare", d.name) for d in (ARCHIVE / "compare").iterdir()]
+                  + [("robustness", d.name) for d in (ARCHIVE / "robustness").iterdir()])
+
+
+def test_every_archived_comparison_and_sweep_has_its_file_under_its_name():
+    for kind, name in archived():
+        e = load_experiment(f"robustness/{name}" if kind == "robustness" else name)
+        assert e.kind == kind and e.name == name
+
+
+def test_every_archived_experiment_plans_its_archived_runs_as_done():
+    """The plan finds each archived experiment's runs, exactly the ones its spec.json lists: the file declares
+    what was run, and nothing would be retrained."""
+    index = RunIndex([ARCHIVE / "runs"])
+    for kind, name in archived():
+        e = load_experiment(f"robustness/{name}" if kind == "robustness" else name)
+        p = plan(e, [], out_dir="/nonexistent", archive=str(ARCHIVE), index=index)
+        spec = json.loads((ARCHIVE / kind / name / "spec.json").read_text())
+        assert not p.to_train, f"{name}: {[(r.arm, r.seed, r.prompt_lr) for r in p.to_train]}"
+        found = {str(Path(r.run_dir).relative_to(ARCHIVE)) for r in p.done}
+        assert found <= set(spec["runs"]), name
+        assert len(p.runs) == len(spec["runs"]), name
+
+
+def test_make_experiment_plan_is_quick_says_40_of_40_and_imports_no_torch():
+    code = ("import sys, runpy; sys.argv = ['lit_infoprompt', 'experiment', 'sst2-budget64-1000steps-10seeds', "
+            "'plan=true', 'out_dir=/nonexistent']\n"
+            "from lit_infoprompt.__main__ import main\nrc = main(sys.argv[1:])\n"
+            "assert 'torch' not in sys.modules, 'the plan imported torch'\nsys.exit(rc)")
+    started = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    seconds = time.perf_counter() - started
+    assert out.returncode == 0, out.stderr
+    assert "runs wanted 40, done 40, to train 0" in out.stdout
+    print(f"plan took {seconds:.1f} s")
+
+
+def test_the_estimate_takes_the_closest_finished_runs_and_says_which():
+    runs = [{"task": "cb", "protocol": "per_class", "shots": 16, "method": m, "steps": 1000, "seconds": s,
+             "environment": {"device": "cpu A"}, "dir": f"r{i}"}
+            for i, (m, s) in enumerate([("prompt_tuning", 600), ("prompt_tuning", 800), ("infoprompt", 1000)])]
+    value, used, how = estimate(("cb", "per_class", 16, "prompt_tuning", 1000, "cpu A"), runs)
+    assert value == 700 and len(used) == 2 and "same task, split, method" in how
+    value, used, how = estimate(("cb", "per_class", 16, "prompt_tuning", 500, "cpu A"), runs)  # scaled per step
+    assert value == 350 and "scaled" in how
+    assert estimate(("cb", "per_class", 16, "prompt_tuning", 1000, "gpu B"), runs)[0] is None
+
+
+def test_the_backtest_estimates_each_experiment_from_the_others_only():
+    e = load_experiment("sst2-budget64-gamma")
+    row = backtest([e], ARCHIVE)[0]
+    assert row["experiment"] == "sst2-budget64-gamma" and row["runs"] == 9 and row["estimated"] == 9
+    assert 0 <= row["median_abs_error"] < 1
+
+
+# -- running one -----------------------------------------------------------------------------------------
+def test_experiment_trains_what_is_missing_then_nothing(roberta_dir, tmp_path, capsys):
+    folder = tmp_path / "experiments"
+    write(folder, "tiny", GOOD.replace("seeds: [13, 21]", "seeds: [13]"))
+    machine = [o for o in tiny_overrides(roberta_dir, tmp_path / "runs") if not o.startswith(("data.shots",
+                                                                                              "trainer.max_steps"))]
+    args = ["experiment", "tiny", f"experiments={folder}", "archive=null", *machine]
+    assert main([*args, "plan=true"]) == 0
+    assert "runs wanted 2, done 0, to train 2" in capsys.readouterr().out
+    assert main(args) == 0
+    assert (tmp_path / "runs/compare/tiny/summary.json").is_file()
+    capsys.readouterr()
+    assert main([*args, "plan=true"]) == 0
+    assert "runs wanted 2, done 2, to train 0" in capsys.readouterr().out
+    versions = sorted((tmp_path / "runs/cb/4shot/prompt_tuning/seed13").iterdir())
+    assert main(args) == 0  # the second call reuses both runs
+    assert sorted((tmp_path / "runs/cb/4shot/prompt_tuning/seed13").iterdir()) == versions
+
+
+def test_every_committed_experiment_file_loads():
+    files = sorted(EXPERIMENTS_DIR.glob("**/*.yaml"))
+    assert len(files) >= 28
+    for f in files:
+        load_experiment(str(f))
