@@ -173,13 +173,13 @@ bench-gpu: env
 		--seq-len 256 --json runs/bench-gpu-32x256.json
 
 gpu-bundle: env
-	$(PY) benchmarks/gpu_bundle.py --out $(GPU_BUNDLE) $(if $(GPU_BUNDLE_MODEL),--model $(GPU_BUNDLE_MODEL))
+	$(PY) acceptance/gpu_bundle.py --out $(GPU_BUNDLE) $(if $(GPU_BUNDLE_MODEL),--model $(GPU_BUNDLE_MODEL))
 
 gpu-check:
-	@PYTHON=$(GPU_PYTHON) GPU_BUNDLE=$(GPU_BUNDLE) bash benchmarks/gpu_check.sh $(GPU_CHECK_ARGS)
+	@PYTHON=$(GPU_PYTHON) GPU_BUNDLE=$(GPU_BUNDLE) bash acceptance/gpu_check.sh $(GPU_CHECK_ARGS)
 
 gpu-check-dry: env
-	OMP_NUM_THREADS=1 $(PY) benchmarks/gpu_check.py --device cpu --tiny --ddp-cpu \
+	OMP_NUM_THREADS=1 $(PY) acceptance/gpu_check.py --device cpu --tiny --ddp-cpu \
 		--out runs/gpu-check-dry/gpu_check.json $(GPU_CHECK_ARGS)
 
 robustness: env

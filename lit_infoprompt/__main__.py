@@ -78,7 +78,7 @@ def fetch_backbone(args) -> int:
 
 
 def compare(args) -> int:
-    from lit_infoprompt.sweep.compare import compare as run_compare
+    from lit_infoprompt.sweep.comparison_runs import compare as run_compare
 
     out = run_compare(args)
     print((out / "summary.md").read_text())
@@ -140,7 +140,7 @@ def theory(args) -> int:
 
 
 def robustness(args) -> int:
-    from lit_infoprompt.sweep.robustness import robustness as run_robustness
+    from lit_infoprompt.sweep.robustness_runs import robustness as run_robustness
 
     out = run_robustness(args)
     print((out / "summary.md").read_text())

@@ -12,13 +12,13 @@ import pytest
 
 from conftest import tiny_overrides
 from lit_infoprompt.analysis.arms import assign
-from lit_infoprompt.analysis.comparison import write_comparison
+from lit_infoprompt.analysis.comparison_files import write_comparison
 from lit_infoprompt.analysis.report import recompute
 from lit_infoprompt.config import load_config, to_yaml
 from lit_infoprompt.errors import InputError
-from lit_infoprompt.sweep import compare as compare_module
+from lit_infoprompt.sweep import comparison_runs as compare_module
 from lit_infoprompt.sweep.args import Arm, arm_configs, chosen_rates, parse_sweep
-from lit_infoprompt.sweep.compare import compare, grid_jobs, run_all
+from lit_infoprompt.sweep.comparison_runs import compare, grid_jobs, run_all
 
 ROOT = Path(__file__).resolve().parents[1]
 LW = "pt_lw=prompt_tuning+prompt.init=label_words"
@@ -94,7 +94,7 @@ def test_every_arm_is_checked_before_anything_runs(roberta_dir, tmp_path):
     with pytest.raises(InputError, match="the arms prompt_tuning and pt_vocab would run the same experiment"):
         compare([*args, "methods=[prompt_tuning,pt_vocab=prompt_tuning+prompt.init=vocab]", "seeds=[13]"])
     with pytest.raises(InputError, match="robustness takes method presets, not arms"):
-        from lit_infoprompt.sweep.robustness import robustness
+        from lit_infoprompt.sweep.robustness_runs import robustness
         robustness([*args, f"methods=[prompt_tuning,{LW}]", "seeds=[13]"])
     assert not (tmp_path / "runs").exists()  # nothing ran
 

@@ -11,9 +11,9 @@ import pytest
 
 from lit_infoprompt.analysis.ceiling import (NOT_RECORDED, fraction_column, rep_ceiling_nats, term_against_ceiling,
                                              verdict, with_fractions)
-from lit_infoprompt.analysis.comparison import write_comparison
+from lit_infoprompt.analysis.comparison_files import write_comparison
 from lit_infoprompt.config import load_config, to_yaml
-from lit_infoprompt.curves import EARLY_STEP, INERT_FRACTION, SATURATED_FRACTION
+from lit_infoprompt.convergence import EARLY_STEP, INERT_FRACTION, SATURATED_FRACTION
 
 ARCHIVED = {"method": {"num_negatives": 0}, "data": {"batch_size": 8}}  # m = 4 x 8 = 32
 

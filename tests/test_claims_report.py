@@ -11,10 +11,10 @@ import pytest
 
 from lit_infoprompt.analysis.claims_report import claims, missing
 from lit_infoprompt.analysis.claims_words import seeds_needed
-from lit_infoprompt.analysis.comparison import write_comparison
+from lit_infoprompt.analysis.comparison_files import write_comparison
 from lit_infoprompt.analysis.power import minimum_detectable
 from lit_infoprompt.analysis.report import EXPECTED_1000, EXPECTED_ROBUSTNESS_1000, report
-from lit_infoprompt.analysis.robustness import write_robustness
+from lit_infoprompt.analysis.robustness_files import write_robustness
 from lit_infoprompt.config import load_config, to_yaml
 
 SEEDS = [13, 21, 42, 87, 100]

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from conftest import tiny_overrides
-from lit_infoprompt.sweep.compare import compare
+from lit_infoprompt.sweep.comparison_runs import compare
 from lit_infoprompt.analysis.statistics import paired_test
 from lit_infoprompt.sweep.args import parse_sweep
-from lit_infoprompt.analysis.comparison import write_comparison
+from lit_infoprompt.analysis.comparison_files import write_comparison
 from lit_infoprompt.config import load_config, load_saved, to_yaml
 from lit_infoprompt.errors import InputError
 
@@ -115,7 +115,7 @@ def test_runs_that_differ_in_more_than_method_and_seed_are_refused(tmp_path):
 def test_robustness_and_report_from_runs_on_disk(roberta_dir, tmp_path, monkeypatch):
     import lit_infoprompt.model.backbone
     from lit_infoprompt.analysis.report import report
-    from lit_infoprompt.sweep.robustness import robustness
+    from lit_infoprompt.sweep.robustness_runs import robustness
 
     import lit_infoprompt.sweep.grid
     loads = []
@@ -176,7 +176,7 @@ def test_robustness_and_report_from_runs_on_disk(roberta_dir, tmp_path, monkeypa
 
 
 def test_robustness_refuses_a_comparison_without_a_grid(roberta_dir, tmp_path):
-    from lit_infoprompt.sweep.robustness import robustness
+    from lit_infoprompt.sweep.robustness_runs import robustness
 
     args = tiny_overrides(roberta_dir, tmp_path / "runs", "trainer.max_steps=2", "trainer.val_every=2")
     with pytest.raises(InputError, match="no comparison at"):
@@ -268,7 +268,7 @@ def test_compare_with_a_prompt_lr_grid_trains_each_rate(roberta_dir, tmp_path):
 
 
 def test_robustness_spread_and_verdict_by_hand():
-    from lit_infoprompt.analysis.robustness import markdown, spread
+    from lit_infoprompt.analysis.robustness_files import markdown, spread
 
     def run(method, init, score):
         return {"summary": {"method": method, "test_acc": score}, "config": {"prompt": {"init": init}}}

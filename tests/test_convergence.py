@@ -8,7 +8,7 @@ import torch
 from conftest import tiny_roberta
 from lit_infoprompt.model.backbone import from_pretrained_model
 from lit_infoprompt.tasks.batching import StepBatchSampler, eval_shard
-from lit_infoprompt.curves import area_under_curve, best_row, curve_summary, steps_to_target
+from lit_infoprompt.convergence import area_under_curve, best_row, curve_summary, steps_to_target
 from lit_infoprompt.errors import NonFiniteLoss
 from lit_infoprompt.model.module import PromptClassifier
 from lit_infoprompt.train.runner import run

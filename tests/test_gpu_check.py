@@ -13,7 +13,7 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path[:0] = [str(ROOT / "acceptance"), str(ROOT / "benchmarks")]
 TINY = ROOT / "tests" / "fixtures" / "models" / "tiny-roberta"
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
        "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
@@ -21,7 +21,7 @@ ENV.pop("OUT", None)
 
 
 def gpu_check(*args, timeout=600):
-    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"), *args], capture_output=True,
+    return subprocess.run([sys.executable, str(ROOT / "acceptance" / "gpu_check.py"), *args], capture_output=True,
                           text=True, env=ENV, cwd=ROOT, timeout=timeout)
 
 
@@ -108,7 +108,7 @@ def test_without_cuda_it_says_so_in_one_line(tmp_path):
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("gpu-check: no CUDA device here")
     assert not (tmp_path / "gpu_check.json").exists()
-    shell = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh")], capture_output=True, text=True,
+    shell = subprocess.run(["bash", str(ROOT / "acceptance" / "gpu_check.sh")], capture_output=True, text=True,
                            env={**ENV, "PYTHON": sys.executable}, cwd=ROOT, timeout=120)
     assert shell.returncode == 4 and shell.stdout.strip() == lines[0]
 

@@ -18,8 +18,8 @@ import pytest
 from conftest import tiny_overrides
 from lit_infoprompt.analysis import runs as analysis_runs
 from lit_infoprompt.config import load_config
-from lit_infoprompt.sweep import claims, grid, pool
-from lit_infoprompt.sweep.compare import compare, grid_jobs
+from lit_infoprompt.sweep import grid, locks, pool
+from lit_infoprompt.sweep.comparison_runs import compare, grid_jobs
 from lit_infoprompt.sweep.args import parse_sweep
 from lit_infoprompt.errors import InputError
 
@@ -53,7 +53,7 @@ def test_two_workers_give_the_same_runs_as_one_process(roberta_dir, tmp_path):
 
 
 def hold(lock, acquired, release):
-    with claims.claim(Path(lock)):
+    with locks.claim(Path(lock)):
         acquired.set()
         release.wait()
 
@@ -70,13 +70,13 @@ def held_by_a_process(lock: Path):
 
 def never_waits(monkeypatch):
     """Make a claimant fail instead of waiting when it finds the lock held."""
-    real = claims._held
+    real = locks._held
 
     def held(lock):
         assert not real(lock), "the lock's holder counts as alive"
         return False
 
-    monkeypatch.setattr(claims, "_held", held)
+    monkeypatch.setattr(locks, "_held", held)
 
 
 def test_a_claimed_run_waits_for_its_holder_and_a_dead_holder_is_taken_over(tmp_path, monkeypatch):
@@ -85,12 +85,12 @@ def test_a_claimed_run_waits_for_its_holder_and_a_dead_holder_is_taken_over(tmp_
     second = threading.Event()
 
     def claimant():
-        with claims.claim(lock):
+        with locks.claim(lock):
             second.set()
 
     thread = threading.Thread(target=claimant, daemon=True)
     thread.start()
-    assert not second.wait(3 * claims.POLL_S)  # the holder holds it until released, however slow the machine
+    assert not second.wait(3 * locks.POLL_S)  # the holder holds it until released, however slow the machine
     release.set()
     holder.join()
     thread.join(300)
@@ -101,7 +101,7 @@ def test_a_claimed_run_waits_for_its_holder_and_a_dead_holder_is_taken_over(tmp_
     holder.join()
     assert lock.exists()
     never_waits(monkeypatch)
-    with claims.claim(lock):
+    with locks.claim(lock):
         pass
     assert not lock.exists()
 
@@ -114,7 +114,7 @@ def test_a_claim_whose_holder_was_killed_but_not_reaped_is_taken_over(tmp_path, 
     os.waitid(os.P_PID, holder.pid, os.WEXITED | os.WNOWAIT)  # it has died; not reaped, so a zombie
     assert Path(f"/proc/{holder.pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z"
     never_waits(monkeypatch)
-    with claims.claim(lock):
+    with locks.claim(lock):
         pass
     holder.join()
 
@@ -130,7 +130,7 @@ def first_run_then_kill(job):
         while not list(claims_dir.glob("*.lock")):  # the other worker's run has not claimed yet
             threading.Event().wait(0.05)
         os.killpg(0, signal.SIGKILL)
-    with claims.claim(claims_dir / f"{claims.run_key(config)}.lock"):
+    with locks.claim(claims_dir / f"{locks.run_key(config)}.lock"):
         threading.Event().wait()  # until killed
 
 

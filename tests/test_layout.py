@@ -16,7 +16,7 @@ from lit_infoprompt.identity import absolute, modules_of
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "lit_infoprompt"
 # Lower layers first; a module may import its own layer's subpackage and anything below. The top-level modules
-# (config, errors, hub, curves, semeval, provenance, identity) are the base every layer shares.
+# (config, errors, hub, convergence, semeval, provenance, identity) are the base every layer shares.
 LAYERS = [{"base"}, {"tasks"}, {"model"}, {"train", "analysis"}, {"sweep", "tools"}, {"__main__"}]
 MAX_LINES = 360
 
@@ -106,8 +106,8 @@ def test_the_analysis_side_imports_no_model_training_or_data_code():
 
 
 def test_make_report_needs_no_torch():
-    code = ("import sys; import lit_infoprompt.analysis.report, lit_infoprompt.analysis.comparison, "
-            "lit_infoprompt.analysis.robustness; "
+    code = ("import sys; import lit_infoprompt.analysis.report, lit_infoprompt.analysis.comparison_files, "
+            "lit_infoprompt.analysis.robustness_files; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'lightning', 'transformers')))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stderr

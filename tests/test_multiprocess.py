@@ -15,7 +15,7 @@ import torch
 
 from conftest import tiny_overrides, tiny_roberta
 from lit_infoprompt.model.backbone import from_pretrained_model
-from lit_infoprompt.sweep.compare import compare
+from lit_infoprompt.sweep.comparison_runs import compare
 from lit_infoprompt.errors import InputError
 from lit_infoprompt.train.runner import build, make_trainer
 

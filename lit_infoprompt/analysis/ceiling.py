@@ -7,7 +7,7 @@ them: for the representation term the ceiling is still known exactly, log(m+1) w
 (0: 4 x ``data.batch_size``), the same for every example, so its fraction is derived from the config; the head
 term's ceiling depends on each example's token count and is not recoverable, so it stays unrecorded (None).
 
-Verdict per run (thresholds in ``lit_infoprompt.curves``): inert below INERT_FRACTION of the ceiling, saturated
+Verdict per run (thresholds in ``lit_infoprompt.convergence``): inert below INERT_FRACTION of the ceiling, saturated
 above SATURATED_FRACTION, otherwise in between; judged at the last evaluation and reported beside it at the first
 evaluation at or after EARLY_STEP.
 """
@@ -18,7 +18,7 @@ import math
 import statistics
 from typing import Dict, List, Optional
 
-from lit_infoprompt.curves import EARLY_STEP, INERT_FRACTION, SATURATED_FRACTION
+from lit_infoprompt.convergence import EARLY_STEP, INERT_FRACTION, SATURATED_FRACTION
 
 TERMS = {"head": "head loss", "rep": "representation loss"}
 VERDICTS = ("inert", "in between", "saturated")

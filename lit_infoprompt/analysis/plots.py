@@ -1,6 +1,6 @@
 """Convergence plots against optimiser step: on the left the dev metric, mean line and +-1 std band per method; on the
 right, what a reader needs beside it: the training cross-entropy (top) and each InfoNCE term's MI estimate as a % of
-its ceiling log(M+1) (bottom; thresholds of inert and saturated from ``lit_infoprompt.curves``), mean over seeds. A
+its ceiling log(M+1) (bottom; thresholds of inert and saturated from ``lit_infoprompt.convergence``), mean over seeds. A
 method without a term draws no line for it; a term whose ceiling a run did not record (the head loss of runs made
 before it was logged) draws none either (``ceiling.with_fractions`` gives the rows their fractions).
 
@@ -19,7 +19,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from lit_infoprompt.analysis.ceiling import TERMS, estimate_column, fraction_column
-from lit_infoprompt.curves import INERT_FRACTION, SATURATED_FRACTION
+from lit_infoprompt.convergence import INERT_FRACTION, SATURATED_FRACTION
 
 STEP = "optimiser step"
 CE = "train/loss/ce"

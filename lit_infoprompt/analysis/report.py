@@ -23,7 +23,7 @@ from typing import Dict, List, Optional, Sequence
 from lit_infoprompt.analysis.claims_report import asked, claims, missing
 from lit_infoprompt.analysis.claims_words import STEPS, not_clearly_above, steps_of, task_of
 from lit_infoprompt.analysis.tables import interval_text, plain
-from lit_infoprompt.curves import EARLY_STEP, INERT_FRACTION, SATURATED_FRACTION
+from lit_infoprompt.convergence import EARLY_STEP, INERT_FRACTION, SATURATED_FRACTION
 from lit_infoprompt.config import CONF_DIR
 from lit_infoprompt.errors import InputError
 
@@ -214,8 +214,8 @@ def archive_sweeps(runs_root: Path, archive: Path, experiments: Optional[Path] =
 
 def recompute(archive: Path) -> Dict[str, List[Path]]:
     """Every archived comparison computed again from its archived runs, in its archive folder."""
-    from lit_infoprompt.analysis.comparison import write_comparison
-    from lit_infoprompt.analysis.robustness import write_robustness
+    from lit_infoprompt.analysis.comparison_files import write_comparison
+    from lit_infoprompt.analysis.robustness_files import write_robustness
 
     done: Dict[str, List[Path]] = {"compare": [], "robustness": []}
     for spec_path in sorted((archive / "compare").glob("*/spec.json")):

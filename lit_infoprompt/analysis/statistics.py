@@ -11,10 +11,10 @@ from typing import Dict, List, Optional
 
 from lit_infoprompt.analysis.arms import arm_of
 from lit_infoprompt.analysis.ceiling import term_against_ceiling
-from lit_infoprompt.analysis.comparable import code_versions, environments, mixed_versions
+from lit_infoprompt.analysis.aggregation_check import code_versions, environments, mixed_versions
 from lit_infoprompt.analysis.power import (METRIC_MARGIN, STEPS_MARGIN, constant_predictors, difference,
                                            test_gold_counts, test_noise)
-from lit_infoprompt.curves import area_under_curve, best_row, steps_to_target
+from lit_infoprompt.convergence import area_under_curve, best_row, steps_to_target
 from lit_infoprompt.errors import InputError
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import List, Optional
 
 from lit_infoprompt.analysis.ceiling import NOT_RECORDED, inert_whatever_the_ceiling
-from lit_infoprompt.analysis.comparable import code_lines
+from lit_infoprompt.analysis.aggregation_check import code_lines
 from lit_infoprompt.analysis.power import sentence
-from lit_infoprompt.curves import ACTIVE_DIM_NATS, EARLY_STEP, INERT_FRACTION, SATURATED_FRACTION
+from lit_infoprompt.convergence import ACTIVE_DIM_NATS, EARLY_STEP, INERT_FRACTION, SATURATED_FRACTION
 
 
 def fmt(stat: dict, digits: int = 4) -> str:

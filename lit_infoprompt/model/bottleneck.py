@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from lit_infoprompt.config import BOTTLENECK_FORMS
-from lit_infoprompt.curves import ACTIVE_DIM_NATS
+from lit_infoprompt.convergence import ACTIVE_DIM_NATS
 
 LOG_SIGMA_RANGE = (-2.0, 10.0)
 

@@ -25,7 +25,7 @@ from lit_infoprompt.sweep.declared import experiment_path
 
 KINDS = ("compare", "robustness")
 CLAIMS = ("convergence", "accuracy", "robustness")  # the paper's claims; a control is "control:<what it isolates>"
-INITS = ("random", "vocab", "text", "label_words")  # analysis.robustness.INITS, without importing the analysis
+INITS = ("random", "vocab", "text", "label_words")  # analysis.robustness_files.INITS, without importing the analysis
 FALLBACK_MODEL = "fallback"  # model: fallback = the offline fallback backbone's folder (hub.models_dir())
 
 
@@ -233,9 +233,9 @@ def run_experiment(e: Experiment, extra: List[str], out_dir: str = "runs",
     """Train what the experiment lacks and write its comparison or sweep (``compare``/``robustness``)."""
     sweep, prefer = sweep_args(e, extra, out_dir, archive), own_runs(e, out_dir, archive)
     if e.kind == "compare":
-        from lit_infoprompt.sweep.compare import compare
+        from lit_infoprompt.sweep.comparison_runs import compare
 
         return compare(sweep, prefer, declared=True)
-    from lit_infoprompt.sweep.robustness import robustness
+    from lit_infoprompt.sweep.robustness_runs import robustness
 
     return robustness(sweep, prefer, declared=True)

@@ -33,7 +33,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from lit_infoprompt.config import GPU_ACCELERATORS
 from lit_infoprompt.sweep import memory
-from lit_infoprompt.sweep.claims import claim, run_key
+from lit_infoprompt.sweep.locks import claim, run_key
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ Pure Python (no torch), so a sweep can call it before it starts any worker. A wo
   allocator, the CUDA context and library workspaces (``CONTEXT_GIB``).
 
 Tokens per example: the padded width, at worst ``model.max_length`` plus the prompt (a batch is padded to its
-longest example). ``benchmarks/gpu_check.py`` measures the real peaks (``memory`` section) next to this estimate,
+longest example). ``acceptance/gpu_check.py`` measures the real peaks (``memory`` section) next to this estimate,
 so the constants can be checked on each GPU; docs/benchmarks.md has the table.
 """
 

@@ -7,7 +7,6 @@ directory exists, so a bad setting leaves nothing half-written behind.
 from __future__ import annotations
 
 import logging
-import os
 import time
 import warnings
 from dataclasses import asdict
@@ -25,7 +24,7 @@ from lit_infoprompt.train.callbacks import DevCurve, RngState
 from lit_infoprompt.train.checkpointing import AtomicCheckpointIO
 from lit_infoprompt.config import Config, load_saved, processes, uses_cuda
 from lit_infoprompt.train.console import StepBar, quiet_dependencies
-from lit_infoprompt.curves import curve_summary
+from lit_infoprompt.convergence import curve_summary
 from lit_infoprompt.tasks.datamodule import FewShotDataModule
 from lit_infoprompt.errors import InputError
 from lit_infoprompt.model.head import ClassHead, verbalizer_init
@@ -34,12 +33,12 @@ from lit_infoprompt.train.metrics import build_metrics
 from lit_infoprompt.model.module import PromptClassifier
 from lit_infoprompt.model.prompt import build_prompt, initial_prompt
 from lit_infoprompt.provenance import code_version, environment, version_of
-from lit_infoprompt.train.rundir import forget_unstarted, keep_metrics_csv, new_run_dir, write_json, write_start
+from lit_infoprompt.train.ranks import claim_run_dir, is_global_zero, throttle_sigterm_check
+from lit_infoprompt.train.rundir import forget_unstarted, keep_metrics_csv, write_json
 from lit_infoprompt.tasks.templates import label_word_ids
 from lit_infoprompt.train.tracking import finish_wandb, wandb_logger
 
 log = logging.getLogger(__name__)
-RUN_DIR_ENV = "LIT_INFOPROMPT_RUN_DIR"
 
 # Expected here, and misleading to a user: the frozen backbone stays in eval mode on purpose
 # (model.dropout), and the run directory holds config.yaml/split.json before the CSV logger starts.
@@ -105,26 +104,6 @@ def make_trainer(config: Config, run_dir: Path, callbacks, loggers) -> L.Trainer
     return trainer
 
 
-SIGTERM_CHECK_EVERY = 8  # steps between Lightning's checks whether rank 0 received SIGTERM (see below)
-
-
-def throttle_sigterm_check(trainer: L.Trainer, every: int = SIGTERM_CHECK_EVERY) -> None:
-    """Lightning (2.5+) broadcasts rank 0's SIGTERM flag before every training step under DDP: a collective and a
-    host sync per step, which set the pace when a frozen encoder's step is a few milliseconds of GPU work. Here
-    every ``every`` optimiser steps (the same steps on every process): a preempted job still stops every process
-    together, within ``every`` steps."""
-    loop = trainer.fit_loop.epoch_loop
-    check = getattr(loop, "_broadcast_sigterm_tensor", None)
-    if check is None:
-        return
-
-    def throttled() -> None:
-        if trainer.global_step % every == 0:
-            check()
-
-    loop._broadcast_sigterm_tensor = throttled
-
-
 def saved_config(run_dir: Path) -> Config:
     path = run_dir / "config.yaml"
     if not path.is_file():
@@ -149,52 +128,6 @@ def check_resumable(run_dir: Path, split: dict) -> Path:
     return last
 
 
-def external_ranks(config: Config) -> Optional[tuple]:
-    """(global rank, world size, main address, main port) when the training processes were not all started by
-    this command's own launcher: torchrun, SLURM (srun with several tasks), or a multi-node launch (one command
-    per node, NODE_RANK set). None for one process, or for Lightning's single-node launcher."""
-    from lightning.fabric.plugins.environments import LightningEnvironment, SLURMEnvironment, TorchElasticEnvironment
-
-    if processes(config) == 1:  # one process (a grid's run inside a SLURM allocation or torchrun): nobody to agree with
-        return None
-    if TorchElasticEnvironment.detect():
-        env = TorchElasticEnvironment()
-    elif SLURMEnvironment.detect() and int(os.environ.get("SLURM_NTASKS", "1")) > 1:
-        env = SLURMEnvironment()
-    elif config.trainer.num_nodes > 1:
-        env = LightningEnvironment()
-        per_node = processes(config) // config.trainer.num_nodes
-        env.set_global_rank(int(os.environ.get("NODE_RANK", 0)) * per_node + int(os.environ.get("LOCAL_RANK", 0)))
-        env.set_world_size(processes(config))
-    else:
-        return None
-    return env.global_rank(), env.world_size(), env.main_address, env.main_port
-
-
-def agreed_run_dir(claim, rank: int, world: int, address: str, port: int, cuda: bool = False) -> Path:
-    """Global rank 0 claims the run directory and hands its path to every other rank over the run's own process
-    group, started here on the main address and port with the backend Lightning would choose (Lightning then uses
-    it rather than starting another): no second port, so nothing collides with a neighbouring job's process group.
-    The run directory must be on a filesystem all nodes share."""
-    import torch.distributed as dist
-
-    if not dist.is_initialized():
-        os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = address, str(port)
-        if cuda:
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
-        dist.init_process_group("nccl" if cuda else "gloo", rank=rank, world_size=world)
-    box = [str(claim()) if rank == 0 else None]
-    dist.broadcast_object_list(box, src=0)
-    return Path(box[0])
-
-
-def is_global_zero(config: Config) -> bool:
-    """Whether this process is global rank 0 before the Trainer exists (its launcher's children, torchrun's and
-    SLURM's other ranks are not)."""
-    ranks = external_ranks(config)
-    return ranks[0] == 0 if ranks is not None else os.environ.get("LOCAL_RANK", "0") == "0"
-
-
 def resolve_precision(config: Config) -> None:
     """``trainer.precision=auto`` (the default) as a literal, before the config is saved or compared with saved
     runs: bf16-mixed on a CUDA device that supports bf16, else 32-true (so a CPU run reads 32-true, as every
@@ -211,26 +144,6 @@ def resolve_precision(config: Config) -> None:
         if cuda:
             log.warning("NOTICE precision: %s has no bf16: trainer.precision=32-true (float32 matmuls in TF32)",
                         torch.cuda.get_device_name())
-
-
-def claim_run_dir(config: Config, split: dict) -> Path:
-    """A new run directory, the same for every training process: worker processes that Lightning's launcher
-    starts by running this command again (LOCAL_RANK > 0) inherit it; processes started otherwise (torchrun,
-    SLURM, other nodes) receive global rank 0's through ``agreed_run_dir``."""
-    inherited = os.environ.get(RUN_DIR_ENV)
-    if inherited and os.environ.get("LOCAL_RANK", "0") != "0":
-        return Path(inherited)
-    config.code = code_version()
-
-    def claim() -> Path:
-        run_dir = new_run_dir(config, split)
-        write_start(run_dir, config, split)
-        return run_dir
-
-    ranks = external_ranks(config)
-    run_dir = claim() if ranks is None or ranks[1] == 1 else agreed_run_dir(claim, *ranks, cuda=uses_cuda(config.trainer.accelerator))
-    os.environ[RUN_DIR_ENV] = str(run_dir)
-    return run_dir
 
 
 def check_devices(config: Config) -> None:

@@ -16,7 +16,7 @@ from typing import Dict, List, Optional, Sequence
 
 from lit_infoprompt.analysis.arms import arm_keys, arm_of, assign, complete, describe, described
 from lit_infoprompt.analysis.ceiling import with_fractions
-from lit_infoprompt.analysis.comparable import check_comparable
+from lit_infoprompt.analysis.aggregation_check import check_comparable
 from lit_infoprompt.analysis.plots import plot_curves
 from lit_infoprompt.analysis.runs import listed, read_run, split_words
 from lit_infoprompt.analysis.statistics import aggregate, choose_prompt_lr

@@ -1,7 +1,7 @@
 """``robustness``: each method under every prompt initialisation x seed, and the spread of its results.
 
 The paper claims InfoPrompt is less sensitive to the prompt's initialisation than vanilla prompt tuning; the
-spread is written by ``analysis.robustness``.
+spread is written by ``analysis.robustness_files``.
 """
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import List, Sequence
 
-from lit_infoprompt.analysis.robustness import INITS, write_robustness
+from lit_infoprompt.analysis.robustness_files import INITS, write_robustness
 from lit_infoprompt.config import load_config
 from lit_infoprompt.errors import InputError
 from lit_infoprompt.sweep.args import chosen_rates, parse_sweep, refuse_ddp
-from lit_infoprompt.sweep.compare import grid_jobs, run_all
+from lit_infoprompt.sweep.comparison_runs import grid_jobs, run_all
 from lit_infoprompt.sweep.declared import adhoc_name
 
 

@@ -15,8 +15,8 @@ Sections, each in a child process under a time budget (a failing or hanging sect
 One JSON, rewritten after every section: ``--out`` (default ``$OUT/gpu_check.json`` when OUT is set, else
 ``runs/gpu-check/gpu_check.json``), with the children's full output in ``gpu_check.log`` beside it.
 
-    bash benchmarks/gpu_check.sh                  on the GPU machine (installs the bundle's wheels, then this)
-    python benchmarks/gpu_check.py --device cpu --tiny      the dry run on CPU (the committed tiny model)
+    bash acceptance/gpu_check.sh                  on the GPU machine (installs the bundle's wheels, then this)
+    python acceptance/gpu_check.py --device cpu --tiny      the dry run on CPU (the committed tiny model)
 
 Exit status: 0 every section ran (or was skipped) and every check passed; 1 a section failed or a check did not
 pass; 2 bad arguments; 4 no CUDA device (one line; nothing measured, nothing written).
@@ -38,8 +38,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))  # bench, memory, lightning_bench, gpu_sections
+for folder in (HERE, ROOT / "benchmarks"):  # gpu_sections here; bench and lightning_bench beside the benchmarks
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
 
 import gpu_sections  # noqa: E402 - after the path above; imports nothing heavy
 
@@ -191,7 +192,7 @@ def log_tail(path: Path, lines: int = 8) -> str:
 def supervise(args, out: Path, log_path: Path, work: Path) -> dict:
     import torch
 
-    report = {"script": "benchmarks/gpu_check.py", "argv": sys.argv[1:], "device": args.device, "tiny": args.tiny,
+    report = {"script": "acceptance/gpu_check.py", "argv": sys.argv[1:], "device": args.device, "tiny": args.tiny,
               "model": args.model, "total_s": args.total_s, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
               "torch": torch.__version__, "sections": {n: {"status": "pending"} for n in args.sections}}
     write_json(out, report)

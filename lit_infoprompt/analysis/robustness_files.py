@@ -10,7 +10,7 @@ import statistics
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from lit_infoprompt.analysis.comparable import (check_comparable, code_lines, code_versions, environments,
+from lit_infoprompt.analysis.aggregation_check import (check_comparable, code_lines, code_versions, environments,
                                                 mixed_versions)
 from lit_infoprompt.analysis.runs import listed, read_run, split_words
 from lit_infoprompt.analysis.statistics import mean_std, prompt_lrs

@@ -1,6 +1,6 @@
 """Markdown tables from a ``gpu_check.py`` JSON, for docs/benchmarks.md and the README.
 
-    python benchmarks/gpu_report.py runs/gpu-check/gpu_check.json
+    python acceptance/gpu_report.py runs/gpu-check/gpu_check.json
 """
 
 from __future__ import annotations

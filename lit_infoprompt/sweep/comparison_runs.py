@@ -2,7 +2,7 @@
 preset, or a preset with config overrides under a name of its own (``sweep.args``).
 
 With ``prompt_lrs=[a,b,...]`` every method is also run at each prompt learning rate of that grid, and each
-method's rate is chosen on dev (``analysis.comparison``). A finished run is reused when its saved config equals the
+method's rate is chosen on dev (``analysis.comparison_files``). A finished run is reused when its saved config equals the
 requested one (all but output settings, ``analysis.runs``); an unfinished one with a checkpoint is resumed, so an
 interrupted sweep continues where it stopped. Output in ``<out_dir>/compare/<task>-<split>/``: curves.png,
 summary.md, summary.json, runs.txt.
@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from lit_infoprompt.analysis.comparison import write_comparison
+from lit_infoprompt.analysis.comparison_files import write_comparison
 from lit_infoprompt.analysis.runs import as_dict, experiment_key
 from lit_infoprompt.errors import InputError
 from lit_infoprompt.sweep.declared import adhoc_name
