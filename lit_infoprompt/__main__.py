@@ -148,7 +148,7 @@ def robustness(args) -> int:
 
 
 def report(args) -> int:
-    from lit_infoprompt.analysis.report import report as write_report
+    from lit_infoprompt.sweep.reporting import report as write_report
 
     keys = {a.partition("=")[0]: a.partition("=")[2] for a in args if "=" in a}
     unknown = sorted(set(keys) - {"experiments", "replace"})

@@ -102,7 +102,7 @@ def recorded(code: dict) -> str:
 
 
 def describe(version: dict) -> str:
-    """'faa9549 (clean), code 3f2a...' from a saved ``code`` section (missing for runs made before it existed)."""
+    """'<commit> (clean), code <identity>' from a saved ``code`` section (missing for runs made before it existed)."""
     key = recorded(version or {})
     if key == "unknown":
         return "unknown code version (run made before versions were recorded)"

@@ -1,7 +1,8 @@
-"""docs/RESULTS.md's section "The paper's claims on this backbone (1000 steps)": built from stand-in archived
-comparisons (run files written by hand, no training), it says holds / does not hold / equal / cannot say per claim
-and method from each comparison's own numbers, keeps 300-step comparisons out, reads the label-words control and
-the γ dose-response, and says honestly when there is no 1000-step evidence."""
+"""docs/RESULTS.md's section "The paper's claims on this backbone": built from stand-in archived comparisons (run
+files written by hand, no training) and the experiments declared for them, it says holds / does not hold / equal /
+cannot say per claim and method from each comparison's own numbers, reads only the experiments whose files name a
+claim, reads the label-words control and the γ dose-response, says honestly when there is no evidence yet, and says
+what each declared experiment still lacks (a new file shows up as not run, with its plan)."""
 
 import json
 import statistics
@@ -9,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from lit_infoprompt.analysis.claims_report import claims, missing
+from lit_infoprompt.analysis.claims_report import claims
 from lit_infoprompt.analysis.claims_words import seeds_needed
 from lit_infoprompt.analysis.comparison_files import write_comparison
 from lit_infoprompt.analysis.power import minimum_detectable
-from lit_infoprompt.analysis.report import EXPECTED_1000, EXPECTED_ROBUSTNESS_1000, report
+from lit_infoprompt.analysis.declarations import Declared, lacking_lines
 from lit_infoprompt.analysis.robustness_files import write_robustness
 from lit_infoprompt.config import load_config, to_yaml
 
@@ -57,8 +58,33 @@ def shifted(by: float, noise=None, seeds=SEEDS) -> dict:
     return {s: BASE_TEST.get(s, 0.5) + by + (noise or {}).get(s, 0.0) for s in seeds}
 
 
+INITS = ["random", "vocab", "text", "label_words"]
+MAIN = ["convergence", "accuracy"]
+
+
+def declared(name: str, claims_: list, kind: str = "compare", steps: int = 1000, seeds=SEEDS,
+             arms=("prompt_tuning", "infoprompt", "infoprompt_plus")) -> Declared:
+    return Declared(name, kind, "cb 16-shot", steps, list(arms), list(seeds), list(claims_),
+                    INITS if kind == "robustness" else [])
+
+
+# What the stand-in archive's experiment files would declare: the 300-step ones name no claim.
+DECLARED = [declared("cb-16shot-1000steps", [*MAIN, "control:label_words", "control:bottleneck"]),
+            declared("cb-16shot-1000steps-8seeds", [*MAIN, "control:label_words"]),
+            declared("cb-16shot-1000steps-lr", MAIN),
+            declared("sst2-budget64-1000steps-bottleneck", ["control:bottleneck"]),
+            declared("sst2-budget64-1000steps", MAIN, seeds=SEEDS[:3]),
+            declared("lw-only-1000steps", [*MAIN, "control:label_words"]),
+            declared("cb-16shot-300steps", [], steps=300),
+            declared("cb-16shot-gamma", ["control:gamma"], seeds=SEEDS[:3], arms=("infoprompt_plus", "gamma1", "gamma10")),
+            declared("cb-16shot-1000", ["robustness"], "robustness", seeds=SEEDS[:3],
+                     arms=("prompt_tuning", "infoprompt_plus")),
+            declared("cb-16shot-300", [], "robustness", 300, SEEDS[:3], ("prompt_tuning", "infoprompt_plus")),
+            declared("cb-16shot-1000steps-10seeds", MAIN, seeds=range(10))]
+
+
 def section(done) -> str:
-    return "\n".join(claims(done, EXPECTED_1000, EXPECTED_ROBUSTNESS_1000))
+    return "\n".join(claims(done, DECLARED))
 
 
 def closing(text: str, question: str, method: str) -> str:
@@ -152,7 +178,7 @@ def test_holds_worse_equal_and_too_few_seeds(archive):
         "- `infoprompt`: **cannot say**: not in `cb-16shot-1000`")
 
 
-def test_300_step_comparisons_are_kept_out(archive):
+def test_experiments_that_name_no_claim_are_kept_out(archive):
     root, folders, sweeps = archive
     text = section({"compare": list(folders.values()), "robustness": list(sweeps.values())})
     assert "cb-16shot-300steps" not in text and "cb-16shot-300`" not in text
@@ -163,16 +189,15 @@ def test_300_step_comparisons_are_kept_out(archive):
 def test_no_evidence_yet(archive):
     root, folders, sweeps = archive
     text = section({"compare": [folders["short"]], "robustness": [sweeps[300]]})
-    assert "**No archived comparison or robustness sweep has 1000-step runs yet**" in text
+    assert "**No declared experiment that names a claim has been run yet**" in text
     for question in ("converge faster", "score better"):
         for method in ("infoprompt", "infoprompt_plus"):
-            assert closing(text, question, method) == (f"- `{method}`: **cannot say**: no archived 1000-step "
+            assert closing(text, question, method) == (f"- `{method}`: **cannot say**: no declared "
                                                        "comparison against `prompt_tuning` yet.")
-    assert "No archived 1000-step comparison holds `infoprompt_plus` beside a label-words arm yet." in text
-    assert ("- `cb-16shot-1000steps-10seeds` (prompt_tuning, infoprompt, infoprompt_plus, pt_label_words; 10 seeds "
-            "wanted): not run; the commands are in docs/operations.md, \"Issue 24's evidence\".") in text
-    assert ("- robustness to the prompt initialisation on sst2 at 1000 steps (prompt_tuning, infoprompt_plus, "
-            "infoprompt; 3 seeds") in text
+    assert "No declared comparison holds `infoprompt_plus` beside a label-words arm yet." in text
+    waiting = text.split("### What this section cannot say yet")[1]
+    assert "`cb-16shot-1000steps-10seeds`" in waiting and "`cb-16shot-1000`" in waiting
+    assert "`cb-16shot-300steps`" not in waiting  # it names no claim
     body = text.split("### 1. Faster convergence")[1]  # the claims themselves, not the intro's definitions
     assert "**holds**" not in body and "**does not hold" not in body and "**equal" not in body
 
@@ -197,42 +222,79 @@ def test_the_gamma_dose_response(archive):
     assert "- γ = 10.0 (`gamma10`) against γ = 0.1: test **lower**;" in block
     assert "- γ = 1.0 (`gamma1`) against γ = 0.1: test **cannot say**" in block
     # a γ comparison is no evidence on the claims: its baseline is infoprompt_plus, not prompt tuning
-    assert closing(text, "score better", "infoprompt_plus").endswith("no archived 1000-step comparison against "
+    assert closing(text, "score better", "infoprompt_plus").endswith("no declared comparison against "
                                                                     "`prompt_tuning` yet.")
 
 
-def test_missing_lists_names_arms_and_short_seeds(archive):
+def test_lacking_lists_arms_seeds_steps_and_the_plan(archive):
     root, folders, sweeps = archive
-    lines = missing([folders["few"], folders["short"]], [sweeps[1000]], [
-        ("sst2-budget64-1000steps", ["prompt_tuning", "infoprompt", "infoprompt_plus", "pt_label_words"], 6),
-        ("cb-16shot-300steps", ["prompt_tuning", "infoprompt_plus"], 5)], [("cb", ["prompt_tuning", "infoprompt_plus"], 5)])
-    assert lines == ["- `sst2-budget64-1000steps`: no arm pt_label_words.",
-                     "- `sst2-budget64-1000steps`: fewer than the 6 seeds wanted for prompt_tuning (3), infoprompt (3), "
-                     "infoprompt_plus (3).",
-                     "- `cb-16shot-300steps`: its runs trained 300 steps, not 1000.",
-                     "- robustness on cb at 1000 steps: 3 seeds per initialisation, 5 wanted."]
+    wants = [declared("sst2-budget64-1000steps", MAIN, seeds=[13, 21, 42, 87],
+                      arms=("prompt_tuning", "infoprompt", "infoprompt_plus", "pt_label_words")),
+             declared("cb-16shot-300steps", [], arms=("prompt_tuning", "infoprompt_plus")),
+             declared("cb-16shot-1000", ["robustness"], "robustness", seeds=SEEDS[:4],
+                      arms=("prompt_tuning", "infoprompt_plus")),
+             declared("new-one", MAIN, seeds=[1, 2]),
+             declared("cb-16shot-1000steps", MAIN)]
+    wants[3].plan = {"wanted": 6, "done": 0, "to_train": 6, "seconds": 5400.0, "unknown": 0, "device": "a CPU",
+                     "basis": "same task, split, method, steps and device"}
+    have = {("compare", f.name): summary(f) for f in (folders["few"], folders["short"], folders["cb"])}
+    have[("robustness", "cb-16shot-1000")] = summary(sweeps[1000])
+    lines = lacking_lines(wants, have)
+    assert lines[0].startswith("- `sst2-budget64-1000steps` (compare: cb 16-shot, 1000 steps, arms prompt_tuning, "
+                               "infoprompt, infoprompt_plus, pt_label_words, 4 seeds): no runs of pt_label_words; "
+                               "prompt_tuning lacks seed 87; infoprompt lacks seed 87; infoprompt_plus lacks seed 87")
+    assert "its runs trained 300 steps, the file says 1000" in lines[1]
+    assert ("prompt_tuning has fewer seeds than the file's at random (3 of 4), vocab (3 of 4), text (3 of 4), "
+            "label_words (3 of 4)") in lines[2] and lines[2].endswith("run it: `make experiment E=robustness/cb-16shot-1000`.")
+    assert lines[3] == ("- `new-one` (compare: cb 16-shot, 1000 steps, arms prompt_tuning, infoprompt, infoprompt_plus, "
+                        "2 seeds): not run yet; 6 of 6 runs to train, about 1.5 h in one process on a CPU (same task, "
+                        "split, method, steps and device); run it: `make experiment E=new-one`.")
+    assert len(lines) == 4  # the comparison the archive holds in full lacks nothing
 
 
-def test_the_report_places_the_section_after_the_glance_and_lists_what_is_missing(tmp_path):
+EXPERIMENT = """kind: compare
+task: cb
+steps: {steps}
+model: {model}
+arms:
+  prompt_tuning: prompt_tuning
+  infoprompt: infoprompt
+  infoprompt_plus: infoprompt_plus
+seeds: [{seeds}]
+claims: [convergence, accuracy]
+"""
+
+
+def test_a_new_experiment_file_shows_up_in_the_report_with_its_plan(tmp_path):
+    """The report reads the experiments folder it is pointed at: a run comparison is read for the claims, and a new
+    file, with no code change, is listed as not run with its plan."""
+    from lit_infoprompt.sweep.reporting import report
+
     dev = {s: 0.6 for s in SEEDS[:2]}
     runs = tmp_path / "runs"
     comparison(runs, "semeval-budget256-1000steps", {
         "prompt_tuning": ("prompt_tuning", (), shifted(0, seeds=SEEDS[:2]), dev),
         "infoprompt": ("infoprompt", (), shifted(0.01, NOISE, SEEDS[:2]), dev)}, seeds=SEEDS[:2])
+    experiments = tmp_path / "experiments"
+    experiments.mkdir()
+    model = tmp_path / "tiny-model"
+    (experiments / "semeval-budget256-1000steps.yaml").write_text(EXPERIMENT.format(
+        steps=1000, model=model, seeds="13, 21, 42"))
+    (experiments / "brand-new.yaml").write_text(EXPERIMENT.format(steps=200, model=model, seeds="5, 6"))
     (tmp_path / "docs").mkdir()
-    text = report(str(runs), str(tmp_path / "docs/RESULTS.md")).read_text()
+    text = report(str(runs), str(tmp_path / "docs/RESULTS.md"), experiments=str(experiments)).read_text()
     order = [text.index(h) for h in ("## At a glance", "## The paper's claims on this backbone (1000 steps)",
-                                     "## What this report does not hold")]
+                                     "## What the declared experiments still lack")]
     assert order == sorted(order)
-    scope = text.split("## What this report does not hold")[1].split("\n## ")[0]
-    assert "at 1000 steps (issue 24): `semeval-budget256-1000steps` x prompt_tuning, infoprompt, infoprompt_plus " \
-           "(5 seeds)" in scope
-    assert "- `semeval-budget256-1000steps`: no arm infoprompt_plus." in scope
-    assert "- `sst2-budget64-gamma` (infoprompt_plus, gamma1, gamma10; 3 seeds wanted): not run" in scope
-    # the 300-step list: a 1000-step comparison (whose stand-in runs are CB's) does not count there
-    assert "- cb 16-shot (prompt_tuning, infoprompt): not run." in scope and "fewer than 20 seeds" not in scope
     assert "Read here: `semeval-budget256-1000steps`." in text
     assert "- `infoprompt_plus`: **cannot say**: not in `semeval-budget256-1000steps`." in text
+    lack = text.split("## What the declared experiments still lack")[1].split("\n## ")[0]
+    assert ("- `brand-new` (compare: cb 16-shot, 200 steps, arms prompt_tuning, infoprompt, infoprompt_plus, 2 seeds): "
+            "not run yet; 6 of 6 runs to train") in lack and "run it: `make experiment E=brand-new`." in lack
+    assert ("- `semeval-budget256-1000steps` (compare: cb 16-shot, 1000 steps, arms prompt_tuning, infoprompt, "
+            "infoprompt_plus, 3 seeds): no runs of infoprompt_plus; prompt_tuning lacks seed 42; infoprompt lacks "
+            "seed 42") in lack
+    assert "`brand-new`" in text.split("### What this section cannot say yet")[1]
 
 
 def verdict(v: str, sd: float = 0.05) -> dict:
@@ -332,4 +394,4 @@ def test_the_bottleneck_control_reads_either_arm_first(tmp_path):
         assert f"`infoprompt` − `prompt_tuning_bottleneck` {expected:+.4f} [" in line
         assert line.endswith(": **the information terms add to the bottleneck**.")
     none = section({"compare": [], "robustness": []})
-    assert "No archived 1000-step comparison holds `infoprompt` beside `prompt_tuning_bottleneck` yet." in none
+    assert "No declared comparison holds `infoprompt` beside `prompt_tuning_bottleneck` yet." in none

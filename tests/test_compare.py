@@ -114,7 +114,7 @@ def test_runs_that_differ_in_more_than_method_and_seed_are_refused(tmp_path):
 
 def test_robustness_and_report_from_runs_on_disk(roberta_dir, tmp_path, monkeypatch):
     import lit_infoprompt.model.backbone
-    from lit_infoprompt.analysis.report import report
+    from lit_infoprompt.sweep.reporting import report
     from lit_infoprompt.sweep.robustness_runs import robustness
 
     import lit_infoprompt.sweep.grid
@@ -143,10 +143,16 @@ def test_robustness_and_report_from_runs_on_disk(roberta_dir, tmp_path, monkeypa
         saved = load_saved(Path(run_dir) / "config.yaml")
         assert saved.optim.prompt_lr == chosen[saved.method.name]
     (tmp_path / "docs").mkdir()
-    declared = tmp_path / "experiments"  # only declared experiments are archived: declare both (their text is not read)
+    declared = tmp_path / "experiments"  # only declared experiments are archived; the report reads their files
     (declared / "robustness").mkdir(parents=True)
-    (declared / "cb-4shot.yaml").write_text("task: cb\n")
-    (declared / "robustness/cb-4shot.yaml").write_text("task: cb\nkind: robustness\n")
+    common = f"task: {{}}\nshots: {{}}\nsteps: {{}}\nmodel: {roberta_dir}\nseeds: [{{}}]\narms:\n"
+    (declared / "cb-4shot.yaml").write_text(common.format("cb", 4, 2, "13, 21") + "  prompt_tuning: prompt_tuning\n"
+                                            "  infoprompt_head: infoprompt_head\nprompt_lrs: [0.001, 0.01]\n")
+    (declared / "robustness/cb-4shot.yaml").write_text(common.format("cb", 4, 2, "13") + "  prompt_tuning: prompt_tuning\n"
+                                                       "  infoprompt_head: infoprompt_head\nkind: robustness\n"
+                                                       "rates_from: cb-4shot\n")
+    (declared / "wic-16shot.yaml").write_text(common.format("wic", 16, 300, "13, 21") + "  prompt_tuning: prompt_tuning\n"
+                                              "  infoprompt: infoprompt\n")  # declared, not run
     path = report(str(tmp_path / "runs"), str(tmp_path / "docs/RESULTS.md"), experiments=str(declared))
     text = path.read_text()
     assert "## cb 4-shot" in text and "`infoprompt_head` vs `prompt_tuning`" in text
@@ -157,16 +163,14 @@ def test_robustness_and_report_from_runs_on_disk(roberta_dir, tmp_path, monkeypa
         archived = archive / "runs" / Path(line).relative_to(tmp_path / "runs")
         assert {p.name for p in archived.iterdir()} == {"config.yaml", "split.json", "curve.csv", "summary.json"}
         assert f"`{archived.relative_to(archive)}`" in text
-    assert "- wic 16-shot (prompt_tuning, infoprompt, infoprompt_head, infoprompt_rep, prompt_tuning_bottleneck): " \
-           "not run." in text and "- cola budget 256 (prompt_tuning, infoprompt): not run." in text
-    assert "- cb 4-shot" not in text  # coverage is per task and split: the tiny 4-shot runs are not the 16-shot ones
-    missing = text.split("Missing:")[1].split("##")[0]
-    assert "robustness to the prompt initialisation (`make robustness" not in missing  # the 2-step sweep is one
-    assert "robustness to the prompt initialisation on sst2 at 1000 steps" in missing  # but not issue 24's
+    lack = text.split("## What the declared experiments still lack")[1].split("\n## ")[0]
+    assert "- `wic-16shot` (compare: wic 16-shot, 300 steps, arms prompt_tuning, infoprompt, 2 seeds): not run yet; " \
+           "4 of 4 runs to train" in lack
+    assert "`cb-4shot`" not in lack  # the comparison and the sweep hold every run their files ask for
     # a fresh clone has the archive but no runs/: the report comes out the same, and compare reuses archived runs
     import shutil
     shutil.rmtree(tmp_path / "runs")
-    assert report(str(tmp_path / "runs"), str(tmp_path / "docs/RESULTS.md")).read_text() == text
+    assert report(str(tmp_path / "runs"), str(tmp_path / "docs/RESULTS.md"), experiments=str(declared)).read_text() == text
     loads.clear()
     again = compare([*args, f"archive={archive}", "methods=[prompt_tuning,infoprompt_head]", "seeds=[13,21]",
                      "prompt_lrs=[1e-3,1e-2]"])

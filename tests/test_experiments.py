@@ -120,13 +120,15 @@ def test_make_experiment_plan_is_quick_says_40_of_40_and_imports_no_torch():
 
 def test_the_estimate_takes_the_closest_finished_runs_and_says_which():
     runs = [{"task": "cb", "protocol": "per_class", "shots": 16, "method": m, "steps": 1000, "seconds": s,
-             "environment": {"device": "cpu A"}, "dir": f"r{i}"}
+             "environment": {"device": "cpu A"}, "backbone": "/models/all-MiniLM-L6-v2", "dir": f"r{i}"}
             for i, (m, s) in enumerate([("prompt_tuning", 600), ("prompt_tuning", 800), ("infoprompt", 1000)])]
-    value, used, how = estimate(("cb", "per_class", 16, "prompt_tuning", 1000, "cpu A"), runs)
+    small = ("cb", "per_class", 16, "prompt_tuning", 1000, "cpu A", "all-MiniLM-L6-v2")
+    value, used, how = estimate(small, runs)
     assert value == 700 and len(used) == 2 and "same task, split, method" in how
-    value, used, how = estimate(("cb", "per_class", 16, "prompt_tuning", 500, "cpu A"), runs)  # scaled per step
+    value, used, how = estimate(small[:4] + (500,) + small[5:], runs)  # scaled per step
     assert value == 350 and "scaled" in how
-    assert estimate(("cb", "per_class", 16, "prompt_tuning", 1000, "gpu B"), runs)[0] is None
+    assert estimate(small[:5] + ("gpu B", small[6]), runs)[0] is None
+    assert estimate(small[:6] + ("roberta-large",), runs)[0] is None  # another backbone's seconds say nothing
 
 
 def test_the_backtest_estimates_each_experiment_from_the_others_only():
@@ -160,3 +162,41 @@ def test_every_committed_experiment_file_loads():
     assert len(files) >= 28
     for f in files:
         load_experiment(str(f))
+
+
+def named_in(texts: dict, names: list, commits: bool = True) -> list:
+    """What ``texts`` ({file name: text}) name: experiments of ``names``, issues, and (``commits``) commits of this
+    repository (hex tokens git knows as commits)."""
+    import re
+    import shutil
+
+    found, hexes = [], {}
+    for name, text in texts.items():
+        found += [f"{name}: experiment {n}" for n in names if re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", text)]
+        found += [f"{name}: {m.group(0)}" for m in re.finditer(r"(?i)\bissues? #?\d+", text)]
+        if commits:
+            for token in re.findall(r"\b[0-9a-f]{7,40}\b", text):
+                if re.search(r"[a-f]", token) and re.search(r"\d", token):
+                    hexes.setdefault(token, name)
+    if shutil.which("git") and (ROOT / ".git").exists() and hexes:
+        out = subprocess.run(["git", "-C", str(ROOT), "cat-file", "--batch-check"], input="\n".join(hexes) + "\n",
+                             capture_output=True, text=True).stdout.splitlines()
+        found += [f"{hexes[token]}: commit {token}" for token, line in zip(hexes, out) if line.split()[1:2] == ["commit"]]
+    return found
+
+
+def test_the_package_names_no_experiment_issue_or_commit():
+    """The analysis is a library over declared experiments: no experiment's name, no issue number and no commit of
+    this repository is written into the package (identities.json, the record of which commit's code computed which
+    runs, may name commits)."""
+    names = sorted({p.stem for p in EXPERIMENTS_DIR.rglob("*.yaml")})
+    assert len(names) > 20
+    files = [p for p in (ROOT / "lit_infoprompt").rglob("*") if p.is_file() and p.suffix in (".py", ".md", ".json")]
+    found = named_in({str(p.relative_to(ROOT)): p.read_text() for p in files if p.name != "identities.json"}, names)
+    found += named_in({"identities.json": (ROOT / "lit_infoprompt/identities.json").read_text()}, names, commits=False)
+    assert not found, found
+    # the check can fail: an experiment's name, an issue and a commit of this repository are each caught
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                          text=True).stdout.strip()
+    caught = named_in({"sample": f"see issue 24 and commit {head}, E=sst2-budget64-1000steps"}, names)
+    assert len(caught) == (3 if head else 2), caught

@@ -24,7 +24,7 @@ def same_png(a: Path, b: Path) -> bool:
 
 
 def test_the_report_reproduces_docs_from_the_committed_runs(tmp_path):
-    from lit_infoprompt.analysis.report import report
+    from lit_infoprompt.sweep.reporting import report
 
     if not (ROOT / "docs" / "results" / "compare").is_dir():
         pytest.skip("no committed comparisons")

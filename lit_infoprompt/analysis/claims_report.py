@@ -2,13 +2,13 @@
 
 The paper claims InfoPrompt (1) converges faster than prompt tuning, (2) reaches a better score and (3) is less
 sensitive to the prompt's initialisation. Each claim is read per method (``CLAIMED``: the reference-faithful
-``infoprompt`` and ``infoprompt_plus``) against ``prompt_tuning``, only from the comparisons and robustness sweeps
-whose runs trained ``STEPS`` steps (their header says how many), with the numbers each comparison computed
+``infoprompt`` and ``infoprompt_plus``) against ``prompt_tuning``, only from the declared experiments whose files
+name it (``claims:``: convergence, accuracy, robustness, or a control), with the numbers each comparison computed
 (``statistics.aggregate``'s summary.json): the paired differences' 95 % intervals, MDE and verdicts. Plus three
 controls where a comparison holds them: ``infoprompt_plus`` against an arm that is prompt tuning started at the
 label words, ``infoprompt`` against its bottleneck without the information terms, and the dose-response over the
 head loss's weight γ (arms that differ in ``method.head_weight``).
-What the section cannot say is listed by comparison name (``missing``: the report's issue-24 lists).
+The section's prose that is not computed is in ``report_prose.md`` (``prose``).
 """
 
 from __future__ import annotations
@@ -17,14 +17,17 @@ import math
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from lit_infoprompt.analysis.claims_words import (BASE, CLAIMED, PLUS, STEPS, WHERE, Named, against_base, diff_text,
+from lit_infoprompt.analysis.claims_words import (BASE, CLAIMED, PLUS, Named, against_base, diff_text,
                                                   label, not_clearly_above, per_method, read, read_through,
                                                   steps_of, task_of, through_note, too_few, word)
+from lit_infoprompt.analysis.declarations import MAIN_CLAIMS, Declared, lacking
 from lit_infoprompt.analysis.power import difference
+from lit_infoprompt.analysis.prose import prose
 from lit_infoprompt.analysis.tables import fmt, plain
 
 GAMMA_KEY = "method.head_weight"
 BOTTLENECK = "prompt_tuning_bottleneck"
+CONTROLS = ("control:label_words", "control:bottleneck", "control:gamma")  # the controls this section has a reading of
 Rows = Dict[str, List[Tuple[str, str]]]  # {method: [(comparison name, its word there)]}
 
 
@@ -40,11 +43,7 @@ def close(lines: List[str], question: str, rows: Rows, comparisons: List[Named],
 
 
 def convergence(comparisons: List[Named], through: Dict[str, str]) -> List[str]:
-    lines, rows = ["### 1. Faster convergence", "",
-                   "Dev AUC (area under the dev curve: speed and level together; higher is better) and the steps to the "
-                   "pooled target (the median of every run's best dev score in that comparison; fewer is better; "
-                   "seeds where both methods reached it), each as the difference to `prompt_tuning` paired by seed "
-                   "with its 95 % interval and verdict.", ""], {}
+    lines, rows = ["### 1. Faster convergence", "", prose("convergence"), ""], {}
     for name, s in comparisons:
         parts = []
         for method in CLAIMED:
@@ -80,10 +79,7 @@ def both(auc: dict, steps: dict) -> str:
 
 
 def accuracy(comparisons: List[Named], through: Dict[str, str]) -> List[str]:
-    lines, rows = ["### 2. Better accuracy", "",
-                   "The test metric's difference to `prompt_tuning` paired by seed, its 95 % interval, the MDE and the "
-                   "verdict; and whether each method's mean is clearly above the constant predictor (answering one "
-                   "class for every test example: more than one run's 95 % test interval above it).", ""], {}
+    lines, rows = ["### 2. Better accuracy", "", prose("accuracy"), ""], {}
     for name, s in comparisons:
         key, parts = s["test_metric"], []
         present = [m for m in CLAIMED if m in s["methods"]]
@@ -121,11 +117,7 @@ def seed_noise(row: dict) -> Optional[float]:
 
 
 def robustness(sweeps: List[Named]) -> List[str]:
-    lines, rows = ["### 3. Less sensitive to the prompt's initialisation", "",
-                   "From the robustness sweeps (every method under each prompt initialisation x seed): the std of the "
-                   "per-initialisation means of the test metric (the initialisation's own effect; beside it, what seed "
-                   "noise alone would give), the std over all runs, and the lowest initialisation mean. A sweep gives "
-                   "no interval: its words describe these runs and are not a tested verdict.", ""], {}
+    lines, rows = ["### 3. Less sensitive to the prompt's initialisation", "", prose("robustness"), ""], {}
     usable = [(n, s) for n, s in sweeps if BASE in s["methods"]]
     for name, s in usable:
         base, parts = s["methods"][BASE], []
@@ -150,7 +142,7 @@ def robustness(sweeps: List[Named]) -> List[str]:
             else:
                 verdict = "**does not hold in these runs** (no less spread)"
             rows.setdefault(method, []).append((name, f"{verdict} in `{name}`"))
-        lines.append(f"- `{name}` ({task_of(s)}, {STEPS} steps): " + "; ".join(parts) + f" (each: method vs `{BASE}`).")
+        lines.append(f"- `{name}` ({task_of(s)}, {steps_of(s)} steps): " + "; ".join(parts) + f" (each: method vs `{BASE}`).")
     return close(lines, "Is InfoPrompt less sensitive to the prompt's initialisation?", rows, usable, {},
                  "robustness sweep with")
 
@@ -183,8 +175,7 @@ def label_words_arm(summary: dict) -> Optional[str]:
 def label_words(comparisons: List[Named], through: Dict[str, str]) -> List[str]:
     """``infoprompt_plus`` against prompt tuning started at the label words, paired by seed (``between``); closed like
     a claim (``close``)."""
-    lines = ["### Control: the head loss or the label words?", "",
-             f"`{PLUS}` against the arm that is `{BASE}` with prompt.init=label_words, paired by seed.", ""]
+    lines = ["### Control: the head loss or the label words?", "", prose("label_words", plus=PLUS, base=BASE), ""]
     rows: Rows = {}
     held = []
     for name, s in comparisons:
@@ -201,7 +192,7 @@ def label_words(comparisons: List[Named], through: Dict[str, str]) -> List[str]:
                      f"{mde}: {answer}. Dev AUC against `{BASE}` (no paired test between the two): {auc}.")
         rows.setdefault(PLUS, []).append((name, f"{answer} in `{name}`"))
     if not held:
-        return lines + [f"No archived {STEPS}-step comparison holds `{PLUS}` beside a label-words arm yet.", ""]
+        return lines + [f"No declared comparison holds `{PLUS}` beside a label-words arm yet.", ""]
     return close(lines, f"Does `{PLUS}`'s head loss do more than starting the prompt at the label words?", rows, held,
                  through, methods=(PLUS,))
 
@@ -210,9 +201,7 @@ def bottleneck(comparisons: List[Named]) -> List[str]:
     """``infoprompt`` against its bottleneck without the information terms (``prompt_tuning_bottleneck``), paired by
     seed whichever arm the comparison put first: is a difference to prompt tuning the terms' or the bottleneck's?"""
     info, bare = CLAIMED[0], BOTTLENECK
-    lines = ["### Control: the information terms or the bottleneck?", "",
-             f"`{info}` against `{bare}` (the same bottleneck and KL term, without the two InfoNCE terms), paired by "
-             "seed.", ""]
+    lines = ["### Control: the information terms or the bottleneck?", "", prose("bottleneck", info=info, bare=bare), ""]
     held = [(n, s) for n, s in comparisons if {info, bare} <= set(s["methods"])]
     for name, s in held:
         d = between(s, info, bare)
@@ -222,7 +211,7 @@ def bottleneck(comparisons: List[Named]) -> List[str]:
         lines.append(f"- {label(name, s)}: test {s['test_metric'].removeprefix('test_')} `{info}` − `{bare}` "
                      f"{diff_text(d, 4)} over {d['n']} seeds, MDE {mde}: {answer}.")
     if not held:
-        lines.append(f"No archived {STEPS}-step comparison holds `{info}` beside `{bare}` yet.")
+        lines.append(f"No declared comparison holds `{info}` beside `{bare}` yet.")
     return lines + [""]
 
 
@@ -254,74 +243,37 @@ def gamma(comparisons: List[Named]) -> List[str]:
                          f"{word(power[m]['dev_auc'], 4, better='higher', worse='lower')}.")
         lines.append("")
     if not found:
-        lines += [f"No archived {STEPS}-step comparison has arms that differ in {GAMMA_KEY} yet.", ""]
+        lines += [f"No declared comparison has arms that differ in {GAMMA_KEY} yet.", ""]
     return lines
 
 
-def missing(compare: Sequence[Path], robustness_folders: Sequence[Path], expected: Sequence[tuple],
-            expected_robustness: Sequence[tuple]) -> List[str]:
-    """Sentences on the issue-24 evidence not (fully) in the archive: each comparison by name with its arms and the
-    seeds wanted, and each robustness sweep by task; empty when all of it is there."""
-    have = dict(read(compare, None))
-    lines = []
-    for name, arms, seeds in expected:
-        if name not in have:
-            lines.append(f"- `{name}` ({', '.join(arms)}; {seeds} seeds wanted): not run; {WHERE}.")
-            continue
-        s = have[name]
-        if steps_of(s) != STEPS:
-            lines.append(f"- `{name}`: its runs trained {steps_of(s)} steps, not {STEPS}.")
-        lacking = [a for a in arms if a not in s["methods"]]
-        short = [f"{a} ({len(s['methods'][a]['seeds'])})" for a in arms
-                 if a in s["methods"] and len(s["methods"][a]["seeds"]) < seeds]
-        if lacking:
-            lines.append(f"- `{name}`: no arm {', '.join(lacking)}.")
-        if short:
-            lines.append(f"- `{name}`: fewer than the {seeds} seeds wanted for {', '.join(short)}.")
-    sweeps = read(robustness_folders)
-    for task, methods, seeds in expected_robustness:
-        done = [s for _, s in sweeps if s.get("task") == task and all(m in s["methods"] for m in methods)]
-        fewest = max((min(c["n"] for m in methods for c in s["methods"][m]["per_init"].values()) for s in done), default=0)
-        if not done:
-            lines.append(f"- robustness to the prompt initialisation on {task} at {STEPS} steps ({', '.join(methods)}; "
-                         f"{seeds} seeds wanted): not run; {WHERE}.")
-        elif fewest < seeds:
-            lines.append(f"- robustness on {task} at {STEPS} steps: {fewest} seeds per initialisation, {seeds} wanted.")
-    return lines
+def claims(done: Dict[str, List[Path]], declared: Sequence[Declared]) -> List[str]:
+    """The section's lines, from the recomputed archive folders ``done`` (``report.recompute``): each claim and
+    control read from the declared experiments that name it (``claims:`` in their files)."""
+    def named(kind: str, *wanted: str) -> set:
+        return {d.name for d in declared if d.kind == kind and any(c in d.claims for c in wanted)}
 
-
-def asked(expected: Sequence[tuple], expected_robustness: Sequence[tuple]) -> str:
-    """What issue 24 asks for, in one clause of the report's "Asked for" sentence."""
-    named = "; ".join(f"`{name}` x {', '.join(arms)} ({seeds} seeds)" for name, arms, seeds in expected)
-    sweeps = "; ".join(f"robustness on {task} x {', '.join(methods)} ({seeds} seeds)"
-                       for task, methods, seeds in expected_robustness)
-    return f"at {STEPS} steps (issue 24): {named}; {sweeps}"
-
-
-def claims(done: Dict[str, List[Path]], expected: Sequence[tuple], expected_robustness: Sequence[tuple]) -> List[str]:
-    """The section's lines, from the recomputed archive folders ``done`` (``report.recompute``)."""
-    comparisons = read(done["compare"])
-    main, sweeps = against_base(comparisons), read(done["robustness"])
+    every = read(done["compare"])
+    comparisons = [(n, s) for n, s in every if n in named("compare", *MAIN_CLAIMS, *CONTROLS)]
+    main = against_base([(n, s) for n, s in every if n in named("compare", *MAIN_CLAIMS)])
+    sweeps = [(n, s) for n, s in read(done["robustness"]) if n in named("robustness", "robustness")]
+    controls = {c: [(n, s) for n, s in every if n in named("compare", c)] for c in CONTROLS}
+    steps = sorted({s.get("steps") for _, s in comparisons + sweeps if s.get("steps")})
+    title = "## The paper's claims on this backbone" + (f" ({' and '.join(map(str, steps))} steps)" if steps else "")
     if comparisons or sweeps:
         names = [f"`{n}`" for n, _ in comparisons] + [f"`{n}` (robustness)" for n, _ in sweeps]
         evidence = f"Read here: {', '.join(names)}."
     else:
-        evidence = (f"**No archived comparison or robustness sweep has {STEPS}-step runs yet**: every claim below is "
-                    f"\"cannot say\" for both methods until the comparisons listed at the end of this section land.")
-    intro = ["## The paper's claims on this backbone (1000 steps)", "",
-             "The paper claims that InfoPrompt converges faster than prompt tuning, scores better, and is less "
-             f"sensitive to the prompt's initialisation. This section reads each claim only from the archived "
-             f"comparisons whose runs trained {STEPS} steps (trainer.max_steps={STEPS}, issue 24); the 300-step "
-             "comparisons of the rest of this report are kept out of it. Two forms of InfoPrompt are judged, each "
-             f"against `{BASE}` paired by seed: `infoprompt` (the reference-faithful form) and `{PLUS}` (the form "
-             "whose terms carry signal: docs/methods.md, \"InfoPrompt whose terms carry signal\"). The numbers are "
-             "each comparison's own (95 % interval: paired t; MDE: the smallest true difference its seeds detect "
-             "with 80 % power). A claim **holds** where the interval lies on the claimed side of 0, **does not "
-             "hold (worse)** where it lies on the other side, is **equal** where it lies inside the comparison's "
-             "margin, and otherwise the section **cannot say** (too few seeds: the MDE reached, and the seeds that "
-             "would detect a difference of the margin's size where the spread tells).", "", evidence, ""]
-    gaps = missing(done["compare"], done["robustness"], expected, expected_robustness)
-    ending = ["### What this section cannot say yet", "", "Missing or short:", "", *gaps, ""] if gaps else []
+        evidence = ("**No declared experiment that names a claim has been run yet**: every claim below is \"cannot say\" "
+                    "for both methods until they land.")
+    intro = [title, "", prose("claims", steps=" and ".join(f"{s} steps" for s in steps) or "no runs yet", base=BASE,
+                              plus=PLUS), "", evidence, ""]
+    have = {**{("compare", n): s for n, s in every}, **{("robustness", n): s for n, s in read(done["robustness"])}}
+    waiting = [d for d in declared if d.claims and lacking(d, have.get((d.kind, d.name)))]
+    ending = (["### What this section cannot say yet", "",
+               "Declared for a claim and not (fully) run yet (\"What the declared experiments still lack\" says what "
+               "each needs): " + ", ".join(f"`{d.name}`" for d in waiting) + ".", ""] if waiting else [])
     through = read_through(main)
     return intro + convergence(main, through) + accuracy(main, through) + robustness(sweeps) \
-        + label_words(main, through) + bottleneck(comparisons) + gamma(comparisons) + ending
+        + label_words(controls["control:label_words"], through) + bottleneck(controls["control:bottleneck"]) \
+        + gamma(controls["control:gamma"]) + ending

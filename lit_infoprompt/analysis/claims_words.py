@@ -12,12 +12,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from lit_infoprompt.analysis.power import minimum_detectable
 from lit_infoprompt.analysis.tables import interval_text
 
-STEPS = 1000
 BASE = "prompt_tuning"
 CLAIMED = ("infoprompt", "infoprompt_plus")
 PLUS = "infoprompt_plus"
 MOST_SEEDS = 1000  # seeds_needed looks no further
-WHERE = "the commands are in docs/operations.md, \"Issue 24's evidence\""
 
 Named = Tuple[str, dict]  # (folder name, summary.json)
 
@@ -27,7 +25,7 @@ def steps_of(summary: dict) -> Optional[int]:
     return summary.get("steps")
 
 
-def read(folders: Sequence[Path], steps: Optional[int] = STEPS) -> List[Named]:
+def read(folders: Sequence[Path], steps: Optional[int] = None) -> List[Named]:
     """(name, summary) of each folder whose runs trained ``steps`` steps (every folder with None)."""
     out = [(Path(f).name, json.loads((Path(f) / "summary.json").read_text())) for f in folders]
     return [(n, s) for n, s in out if steps is None or steps_of(s) == steps]
@@ -146,7 +144,7 @@ def per_method(rows: Dict[str, List[str]], comparisons: List[Named], kind: str =
         lacking = [(n, s) for n, s in comparisons if method not in s["methods"]]
         if not rows.get(method):
             where = (f"not in {', '.join(f'`{n}`' for n, _ in lacking)}" if lacking else
-                     f"no archived {STEPS}-step {kind} `{BASE}` yet")
+                     f"no declared {kind} `{BASE}` yet")
             lines.append(f"- `{method}`: **cannot say**: {where}.")
             continue
         text = f"- `{method}`: " + "; ".join(rows[method])

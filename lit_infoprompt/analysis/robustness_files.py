@@ -69,7 +69,7 @@ def write_robustness(run_dirs: List[Path], methods: List[str], root: Path, sourc
     steps = runs[0]["config"]["trainer"]["max_steps"]
     header = (f"{first['task']} {split_words(first)}, backbone {Path(first['backbone']).name}, seeds {seeds}, "
               f"{steps} steps, prompt lr {lrs}" + (f" (chosen on dev in {Path(source).name})" if source else ""))
-    out = root / (name or f"{first['task']}-{Path(run_dirs[0]).parents[2].name}")  # the run folder's split: cb-16shot
+    out = root / (name or f"{first['task']}-{Path(run_dirs[0]).parents[2].name}")  # <task>-<the run folder's split>
     out.mkdir(parents=True, exist_ok=True)
     versions = code_versions(runs)
     ending = code_lines(versions, mixed_versions(runs), environments(runs))

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
+from lit_infoprompt.analysis.declarations import hours
 from lit_infoprompt.analysis.runs import experiment_key, preferred, saved_dict, versions
 from lit_infoprompt.config import GPU_ACCELERATORS, load_config
 from lit_infoprompt.errors import InputError
@@ -131,19 +132,24 @@ def _as_dict(config) -> dict:
 
 
 def cost_key(record: dict) -> Tuple:
-    """What a run's seconds depend on: task, split, method preset, steps, device (the arm's own overrides, e.g.
-    prompt.init, do not change the cost of a step)."""
+    """What a run's seconds depend on: task, split, method preset, steps, device and backbone (its folder's or hub
+    id's last part; the arm's own overrides, e.g. prompt.init, do not change the cost of a step)."""
     env = record.get("environment") or {}
     return (record.get("task"), record.get("protocol"), record.get("shots") or record.get("split_size"),
-            record.get("method"), record.get("steps"), env.get("device"))
+            record.get("method"), record.get("steps"), env.get("device"), backbone_name(record.get("backbone")))
+
+
+def backbone_name(name) -> Optional[str]:
+    return Path(str(name)).name if name else None
 
 
 # How close a finished run must be to stand for a run to train: (what it shares, the fields of ``cost_key`` that
 # must be equal). The looser matches scale the recorded seconds by steps (per-step cost; evaluation included).
-MATCHES = [("same task, split, method, steps and device", (0, 1, 2, 3, 4, 5)),
-           ("same task, split, steps and device, any method", (0, 1, 2, 4, 5)),
-           ("same task, split, method and device, scaled to the steps", (0, 1, 2, 3, 5)),
-           ("same task and device, any split, method or steps, scaled to the steps", (0, 5))]
+# Device and backbone always match: a run of another backbone or device says nothing of this one's seconds.
+MATCHES = [("same task, split, method, steps, device and backbone", (0, 1, 2, 3, 4, 5, 6)),
+           ("same task, split, steps, device and backbone, any method", (0, 1, 2, 4, 5, 6)),
+           ("same task, split, method, device and backbone, scaled to the steps", (0, 1, 2, 3, 5, 6)),
+           ("same task, device and backbone, any split, method or steps, scaled to the steps", (0, 5, 6))]
 
 
 def estimate(want: Tuple, records: List[dict]) -> Tuple[Optional[float], List[dict], str]:
@@ -156,7 +162,7 @@ def estimate(want: Tuple, records: List[dict]) -> Tuple[Optional[float], List[di
             per_step = 4 not in fields
             value = statistics.median(r["seconds"] / r["steps"] * want[4] if per_step else r["seconds"] for r in same)
             return value, same, words
-    return None, [], "no finished run of this task on this device"
+    return None, [], "no finished run of this task, device and backbone"
 
 
 def jobs_of(e: Experiment, extra: List[str], out_dir: str, archive: Optional[str]) -> Tuple[List[Job], str]:
@@ -211,8 +217,9 @@ def gpu_names() -> List[str]:
 
 
 def plan(e: Experiment, extra: List[str] = (), out_dir: str = "runs", archive: Optional[str] = "docs/results",
-         index: Optional[RunIndex] = None) -> Plan:
-    """Every run the experiment wants: done (where), or to train (with an estimate and where it comes from)."""
+         index: Optional[RunIndex] = None, device: Optional[str] = None) -> Plan:
+    """Every run the experiment wants: done (where), or to train (with an estimate and where it comes from).
+    ``device``: the device the estimate is for (default: this machine's, as a run here would record it)."""
     jobs, how = jobs_of(e, list(extra), out_dir, archive)
     roots = [Path(out_dir)] + ([Path(archive) / "runs"] if archive else [])
     index = index or RunIndex(roots)
@@ -221,7 +228,7 @@ def plan(e: Experiment, extra: List[str] = (), out_dir: str = "runs", archive: O
         config = planned_config(job)
         init = config.prompt.init if e.kind == "robustness" else None
         if result is None:
-            result = Plan(e, here_device(uses_gpu(config)), rates=how)
+            result = Plan(e, device or here_device(uses_gpu(config)), rates=how)
         run = PlannedRun(job.label, job.seed, job.prompt_lr, init)
         found = index.find(config, prefer) if job.prompt_lr is not None or not e.rates_from else None
         if found is not None:
@@ -229,16 +236,12 @@ def plan(e: Experiment, extra: List[str] = (), out_dir: str = "runs", archive: O
         else:
             want = (config.task.name, config.data.protocol,
                     config.data.shots if config.data.protocol == "per_class" else config.data.budget,
-                    config.method.name, config.trainer.max_steps, result.device)
+                    config.method.name, config.trainer.max_steps, result.device, backbone_name(config.model.name))
             run.estimate, source, run.basis = estimate(want, index.finished)
             if source:
                 run.basis += f": {len(source)} runs, e.g. {source[0]['dir']}"
         result.runs.append(run)
     return result
-
-
-def hours(seconds: float) -> str:
-    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
 
 
 def plan_text(p: Plan) -> str:

@@ -1,0 +1,85 @@
+"""What the declared experiments ask of the archive: ``Declared`` is one experiment file as the report reads it
+(made by ``sweep.reporting`` from ``conf/experiment/``, or by hand by a researcher with their own folder), and
+``lacking`` says what the archived comparison of its name does not hold yet (not run, an arm without runs, seeds
+short, runs of other steps), with the plan's estimate of what the missing runs cost where one was made."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
+
+MAIN_CLAIMS = ("convergence", "accuracy")
+
+
+@dataclass
+class Declared:
+    name: str
+    kind: str  # compare | robustness
+    task: str  # as the report names a split: "sst2 budget 64"
+    steps: int
+    arms: List[str]  # the baseline first
+    seeds: List[int]
+    claims: List[str] = field(default_factory=list)  # convergence | accuracy | robustness | control:<name>
+    inits: List[str] = field(default_factory=list)  # robustness: the initialisations
+    plan: Optional[dict] = None  # runs wanted, done, to_train, seconds, unknown, basis, device; or error
+
+    @property
+    def command(self) -> str:
+        return f"make experiment E={'robustness/' if self.kind == 'robustness' else ''}{self.name}"
+
+    def bears_on(self, claim: str) -> bool:
+        return claim in self.claims
+
+
+def hours(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
+
+
+def lacking(d: Declared, summary: Optional[dict]) -> List[str]:
+    """What the archived summary.json of ``d``'s name (None: nothing archived) lacks against its file."""
+    if summary is None:
+        return ["not run yet"]
+    out = []
+    if summary.get("steps") != d.steps:
+        out.append(f"its runs trained {summary.get('steps')} steps, the file says {d.steps}")
+    methods = summary["methods"]
+    absent = [a for a in d.arms if a not in methods]
+    if absent:
+        out.append(f"no runs of {', '.join(absent)}")
+    for arm in (a for a in d.arms if a in methods):
+        if d.kind == "compare":
+            short = sorted(set(d.seeds) - set(methods[arm]["seeds"]))
+            if short:
+                out.append(f"{arm} lacks seed{'s' if len(short) > 1 else ''} {', '.join(map(str, short))}")
+            continue
+        cells = methods[arm]["per_init"]
+        short = [f"{init} ({cells[init]['n'] if init in cells else 0} of {len(d.seeds)})" for init in d.inits
+                 if cells.get(init, {}).get("n", 0) < len(d.seeds)]
+        if short:
+            out.append(f"{arm} has fewer seeds than the file's at {', '.join(short)}")
+    return out
+
+
+def plan_words(plan: Optional[dict]) -> str:
+    if not plan:
+        return ""
+    if plan.get("error"):
+        return f" (no plan: {plan['error']})"
+    text = f"; {plan['to_train']} of {plan['wanted']} runs to train"
+    if plan["to_train"] and plan.get("seconds") is not None:
+        text += f", about {hours(plan['seconds'])} in one process on {plan['device']} ({plan['basis']})"
+    elif plan["to_train"]:
+        text += f", no estimate ({plan['basis']})"
+    return text + (f" and {plan['unknown']} without one" if plan.get("unknown") else "")
+
+
+def lacking_lines(declared: Sequence[Declared], summaries: Dict[Tuple[str, str], dict]) -> List[str]:
+    """One line per declared experiment that lacks something (``summaries``: {(kind, name): summary.json} of the
+    archive), with its command; empty when the archive holds every experiment in full."""
+    lines = []
+    for d in declared:
+        gaps = lacking(d, summaries.get((d.kind, d.name)))
+        if gaps:
+            lines.append(f"- `{d.name}` ({d.kind}: {d.task}, {d.steps} steps, arms {', '.join(d.arms)}, "
+                         f"{len(d.seeds)} seeds): {'; '.join(gaps)}{plan_words(d.plan)}; run it: `{d.command}`.")
+    return lines

@@ -1,0 +1,80 @@
+"""``make report`` over the declared experiments: every file of the experiments folder (``conf/experiment/*.yaml``
+and ``robustness/*.yaml``, or ``EXPERIMENTS=<folder>``) read into ``analysis.declarations.Declared``; for each one
+the archive does not hold in full, the plan of its missing runs (``sweep.plan``), made from the archive alone and
+for the device most archived runs recorded, so the committed report does not depend on the machine that writes
+it; then ``analysis.report.report``. Adding an experiment is adding a file: it shows up as not run, with its plan.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+from lit_infoprompt.analysis.declarations import Declared, lacking
+from lit_infoprompt.errors import InputError
+from lit_infoprompt.sweep.declared import EXPERIMENTS_DIR
+from lit_infoprompt.sweep.experiment import Experiment, load_experiment
+from lit_infoprompt.sweep.plan import RunIndex, plan
+
+
+def split_words(e: Experiment) -> str:
+    """The split as the report's headers name it: "16-shot", "budget 64"."""
+    return {"per_class": f"{e.shots}-shot", "budget": f"budget {e.budget}"}.get(e.protocol, e.protocol)
+
+
+def experiment_files(folder: Path) -> List[Path]:
+    if not folder.is_dir():
+        raise InputError(f"no experiments folder {folder} (EXPERIMENTS=<folder of <name>.yaml files>)")
+    by_name = lambda paths: sorted(paths, key=lambda p: p.stem)  # noqa: E731 - "a" before "a-b"
+    return by_name(folder.glob("*.yaml")) + by_name((folder / "robustness").glob("*.yaml"))
+
+
+def common_device(index: RunIndex) -> Optional[str]:
+    """The device most archived runs recorded (ties: the first by name)."""
+    devices = Counter((r.get("environment") or {}).get("device") for r in index.finished)
+    devices.pop(None, None)
+    return min(devices, key=lambda d: (-devices[d], d)) if devices else None
+
+
+def declarations(folder: Path, archive: Path) -> List[Declared]:
+    """Each experiment file as ``Declared``, with the plan of what the archive lacks of it."""
+    out, index, device = [], None, None
+    for path in experiment_files(folder):
+        e = load_experiment(str(path))
+        kind = "robustness" if e.kind == "robustness" else "compare"
+        arms = [item.split("=", 1)[0] for item in e.arm_items]
+        d = Declared(e.name, kind, f"{e.task} {split_words(e)}", e.steps, arms, list(e.seeds), list(e.claims),
+                     list(e.inits) if kind == "robustness" else [])
+        summary_file = archive / kind / e.name / "summary.json"
+        summary = json.loads(summary_file.read_text()) if summary_file.is_file() else None
+        if lacking(d, summary):
+            if index is None:
+                index = RunIndex([archive / "runs"])
+                device = common_device(index)
+            try:  # the archive alone: runs/ of this machine does not change the committed report
+                p = plan(e, [], out_dir=os.devnull, archive=str(archive), index=index, device=device)
+            except InputError as err:
+                d.plan = {"error": str(err)}
+            else:
+                todo = p.to_train
+                known = [r.estimate for r in todo if r.estimate is not None]
+                d.plan = {"wanted": len(p.runs), "done": len(p.done), "to_train": len(todo),
+                          "seconds": sum(known) if known else None, "unknown": len(todo) - len(known) if known else 0,
+                          "device": p.device, "basis": "; ".join(sorted({r.basis.split(":")[0] for r in todo}))}
+        out.append(d)
+    return out
+
+
+def report(runs_dir: str = "runs", out: str = "docs/RESULTS.md", archive: Optional[str] = None,
+           experiments: Optional[str] = None, replace: Sequence[str] = ()) -> Path:
+    """``analysis.report.report`` with the declared experiments of ``experiments`` (default conf/experiment)."""
+    from lit_infoprompt.analysis.report import archive_sweeps, report as write_report
+
+    folder = Path(experiments) if experiments else EXPERIMENTS_DIR
+    archive_root = Path(archive) if archive else Path(out).parent / "results"
+    experiment_files(folder)  # a missing folder: one error line before anything is archived
+    archive_sweeps(Path(runs_dir), archive_root, folder, replace)  # first, so the plans see what it adds
+    return write_report(runs_dir, out, archive, str(folder), replace, declared=declarations(folder, archive_root))
