@@ -25,6 +25,10 @@
 #                [NAME=cb-16shot-1000steps]          output folder name (default <task>-<split>)
 #   make predict RUN=<run dir|PEFT export> INPUT=<file> [OUTPUT=<file>]   classify new examples (JSON lines out)
 #   make evaluate RUN=<run dir|PEFT export> INPUT=<file>                   the task's metrics on a labelled file
+#   make paper [PLAN=1] [CLUSTER_GPUS=8] [GPU_CHECK_JSON=<make gpu-check JSON>] [PAPER_ARGS="only=.. seeds=.. steps=..
+#                model=.. archive=.. results=.."] [LAUNCHER=submitit SLURM_...]   the paper's grid (conf/experiment/paper):
+#                                                     PLAN=1: runs, GPU memory, workers per GPU, GPU-hours, SLURM array;
+#                                                     else trains what is missing, then docs/paper/RESULTS.md
 #   make report [REPLACE=<name>]                      docs/RESULTS.md from runs/compare, runs/robustness: archives the
 #                                                     declared experiments (conf/experiment/); a published one that
 #                                                     differs is refused unless REPLACE names it
@@ -79,6 +83,9 @@ ARGS ?=
 E ?=
 PLAN ?=
 EXPERIMENTS ?=
+CLUSTER_GPUS ?= 8
+GPU_CHECK_JSON ?=
+PAPER_ARGS ?=
 REPLACE ?=
 RUN ?=
 INPUT ?=
@@ -105,7 +112,7 @@ GPU_CHECK_ARGS ?=
 # gpu-check runs where no .venv can be made (a GPU machine without network): the venv's python if there is one
 GPU_PYTHON ?= $(if $(wildcard $(PY)),$(PY),python3)
 
-.PHONY: env env-latest lock train experiment predict evaluate compare robustness report test bench bench-workers bench-gpu gpu-bundle gpu-check \
+.PHONY: env env-latest lock train experiment paper predict evaluate compare robustness report test bench bench-workers bench-gpu gpu-bundle gpu-check \
 	gpu-check-dry theory clean-env
 
 # Torch first, from TORCH; then the project. With LOCK: every other package at its locked version (pip constraints);
@@ -154,6 +161,11 @@ experiment: env
 	$(PY) -m lit_infoprompt experiment $(E) $(if $(PLAN),plan=true) $(if $(EXPERIMENTS),experiments=$(EXPERIMENTS)) \
 		$(if $(MODEL),model.name=$(MODEL)) $(if $(DATA_DIR),data.dir=$(DATA_DIR)) \
 		$(if $(GPUS),trainer.accelerator=gpu) $(ARGS) $(LAUNCH_ARGS)
+
+paper: env
+	$(PY) -m lit_infoprompt paper $(if $(PLAN),plan=true) $(if $(EXPERIMENTS),experiments=$(EXPERIMENTS)) \
+		gpus=$(CLUSTER_GPUS) $(if $(GPU_CHECK_JSON),gpu_check=$(GPU_CHECK_JSON)) $(if $(DATA_DIR),data.dir=$(DATA_DIR)) \
+		$(PAPER_ARGS) $(ARGS) $(LAUNCH_ARGS)
 
 test: env
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q

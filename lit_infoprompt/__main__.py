@@ -101,6 +101,17 @@ def experiment(args) -> int:
     return 0
 
 
+def paper(args) -> int:
+    from lit_infoprompt.sweep.paper import paper_plan, parse_paper_args, plan_text, run_paper
+
+    p = parse_paper_args(args)
+    if p.planned:
+        print(plan_text(p, paper_plan(p)))
+        return 0
+    print(f"wrote {run_paper(p)}")
+    return 0
+
+
 def export_peft(args) -> int:
     from lit_infoprompt.tools.export import export_peft as run_export
 
@@ -160,7 +171,7 @@ def report(args) -> int:
     return 0
 
 
-COMMANDS = {"train": train, "experiment": experiment, "compare": compare, "robustness": robustness, "report": report,
+COMMANDS = {"train": train, "experiment": experiment, "paper": paper, "compare": compare, "robustness": robustness, "report": report,
             "predict": predict, "evaluate": evaluate, "export-peft": export_peft, "theory": theory, "fetch-backbone": fetch_backbone}
 
 
