@@ -23,6 +23,7 @@ from lit_infoprompt.analysis.claims_words import (BASE, CLAIMED, PLUS, Named, ag
 from lit_infoprompt.analysis.declarations import MAIN_CLAIMS, Declared, lacking
 from lit_infoprompt.analysis.power import difference
 from lit_infoprompt.analysis.prose import prose
+from lit_infoprompt.analysis.verdicts import tests
 from lit_infoprompt.analysis.tables import fmt, plain
 
 GAMMA_KEY = "method.head_weight"
@@ -52,11 +53,19 @@ def convergence(comparisons: List[Named], through: Dict[str, str]) -> List[str]:
                 continue
             p = s[f"power_vs_{BASE}"][method]
             auc, steps = p["dev_auc"], p["steps_to_target"]
+            early, level = p.get("early_dev"), p.get("best_dev")
             reach = (f"{diff_text(steps, 0, ' steps')} over the {steps['n']} of {steps['of']} seeds where both reached it"
                      if steps["n"] else f"reached by both in none of the {steps['of']} seeds")
-            parts.append(f"`{method}` dev AUC {diff_text(auc, 4)}: {auc['verdict']}; steps to {s['target_dev']:.4f}: "
-                         f"{reach}: {steps['verdict']}")
-            rows.setdefault(method, []).append((name, f"{both(auc, steps)} in `{name}`"))
+            speed = f"early dev {diff_text(early, 4)}: {early['verdict']}; " if early else ""
+            parts.append(f"`{method}` {speed}dev AUC {diff_text(auc, 4)}: {auc['verdict']}; steps to "
+                         f"{s['target_dev']:.4f}: {reach}: {steps['verdict']}")
+            if early:
+                text = f"{word(early, 4)} on the early window in `{name}`"
+                if early["verdict"] != "better" and level and level["verdict"] == "better":
+                    text += " (no faster, but a higher best dev score: level, not speed)"
+            else:
+                text = f"{both(auc, steps)} in `{name}`"
+            rows.setdefault(method, []).append((name, text))
         lines.append(f"- {label(name, s)}: " + "; ".join(parts) + ".")
     return close(lines, "Does InfoPrompt converge faster than prompt tuning?", rows, comparisons, through)
 
@@ -274,6 +283,15 @@ def claims(done: Dict[str, List[Path]], declared: Sequence[Declared]) -> List[st
                "Declared for a claim and not (fully) run yet (\"What the declared experiments still lack\" says what "
                "each needs): " + ", ".join(f"`{d.name}`" for d in waiting) + ".", ""] if waiting else [])
     through = read_through(main)
-    return intro + convergence(main, through) + accuracy(main, through) + robustness(sweeps) \
-        + label_words(controls["control:label_words"], through) + bottleneck(controls["control:bottleneck"]) \
-        + gamma(controls["control:gamma"]) + ending
+    return intro + convergence([(n, s) for n, s in main if n in named("compare", "convergence")], through) \
+        + accuracy([(n, s) for n, s in main if n in named("compare", "accuracy")], through) \
+        + robustness(sweeps) + label_words(controls["control:label_words"], through) \
+        + bottleneck(controls["control:bottleneck"]) + gamma(controls["control:gamma"]) + ending
+
+
+def verdict_rows(done: Dict[str, List[Path]], declared: Sequence[Declared]) -> List[dict]:
+    """The one-page verdict table's rows (``verdicts.tests``) from the comparisons that name a claim."""
+    names = {d.name for d in declared if d.kind == "compare" and set(d.claims) & set(MAIN_CLAIMS)}
+    main = against_base([(n, s) for n, s in read(done["compare"]) if n in names])
+    return tests(main, declared, read_through(main))
+

@@ -22,6 +22,16 @@ class Declared:
     claims: List[str] = field(default_factory=list)  # convergence | accuracy | robustness | control:<name>
     inits: List[str] = field(default_factory=list)  # robustness: the initialisations
     plan: Optional[dict] = None  # runs wanted, done, to_train, seconds, unknown, basis, device; or error
+    rates_on_own_seeds: bool = False  # its seeds chose its rates (a grid, or rates_from an experiment sharing seeds)
+    declared_before_runs: Optional[bool] = None  # its file's first commit precedes every run (None: cannot tell)
+
+    @property
+    def evidence(self) -> str:
+        """found (the seeds that chose the rate), declared replication (rate fixed elsewhere, file committed before
+        its runs, seeds of its own) or held-out seeds (rate fixed elsewhere, file written after its runs)."""
+        if self.rates_on_own_seeds:
+            return "found"
+        return "declared replication" if self.declared_before_runs else "held-out seeds"
 
     @property
     def command(self) -> str:

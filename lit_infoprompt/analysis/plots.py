@@ -109,3 +109,41 @@ def plot_curves(curves: Dict[str, List[List[dict]]], metric: str, title: str, pa
               for name, ax in (("dev", dev), ("ce", loss), ("share", share))]
     plt.close(fig)
     return panels
+
+
+def forest(rows: List[dict], path: Path) -> None:
+    """The verdict table as a figure: one line per test (claim, comparison, form), each seed's paired difference as
+    a dot, the mean with its 95 % interval as a bar, a filled marker where the Holm-adjusted p is below 0.05."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    claims = [c for c in ("convergence", "accuracy") if any(r["claim"] == c for r in rows)]
+    heights = [sum(r["claim"] == c for r in rows) for c in claims]
+    fig, axes = plt.subplots(len(claims), 1, figsize=(11, 0.42 * sum(heights) + 1.6 * len(claims)),
+                             gridspec_kw={"height_ratios": heights}, squeeze=False)
+    colors = {"infoprompt": "tab:orange", "infoprompt_plus": "tab:green"}
+    for ax, claim in zip(axes[:, 0], claims):
+        mine = [r for r in rows if r["claim"] == claim]
+        for y, r in enumerate(reversed(mine)):
+            d, color = r["difference"], colors.get(r["form"], "tab:blue")
+            dots = d.get("differences") or []
+            ax.scatter(dots, [y] * len(dots), s=10, color=color, alpha=0.35, zorder=2)
+            if d["mean"] is not None and d["t_interval"]:
+                low, high = d["t_interval"]
+                ax.plot([low, high], [y, y], color=color, linewidth=2, zorder=3)
+                filled = r["p_adjusted"] is not None and r["p_adjusted"] < 0.05
+                ax.scatter([d["mean"]], [y], s=45, zorder=4, color=color if filled else "white", edgecolors=color)
+        ax.axvline(0, color="black", linewidth=0.8)
+        ax.set_yticks(range(len(mine)))
+        ax.set_yticklabels([f"{r['comparison']} · {r['form']} ({r['replicated']})" for r in reversed(mine)],
+                           fontsize=8)
+        what = "speed: mean dev score, first fifth of the steps" if claim == "convergence" else "level: test metric"
+        ax.set_title(f"{claim} — {what}\nInfoPrompt − prompt tuning: seeds (dots), mean and 95 % interval "
+                     "(filled: Holm-adjusted p < 0.05)", fontsize=9, loc="right")
+        ax.grid(axis="x", alpha=0.3)
+    axes[-1, 0].set_xlabel("paired difference")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

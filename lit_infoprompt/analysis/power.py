@@ -120,6 +120,8 @@ class Difference:
     mde: Optional[float]
     margin: float
     verdict: str  # better | worse | equal | too few seeds
+    p: Optional[float] = None  # two-sided paired t-test p value (no spread: the exact sign test's)
+    differences: Optional[List[float]] = None  # the paired differences themselves, in seed order
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -167,7 +169,19 @@ def difference(diffs: Sequence[float], margin: float, higher_is_better: bool = T
         verdict, mde = judge(interval, margin, higher_is_better), minimum_detectable(sd, n) if sd is not None else None
     return Difference(n=n, mean=float(np.mean(diffs)) if diffs else None, sd=sd, t_interval=interval,
                       bootstrap_interval=bootstrap_interval(diffs), effect_size=effect_size(diffs), mde=mde,
-                      margin=margin, verdict=verdict)
+                      margin=margin, verdict=verdict, p=p_value(diffs), differences=diffs)
+
+
+def p_value(diffs: Sequence[float]) -> Optional[float]:
+    """Two-sided p value of the paired t-test of the differences against 0 (scipy's one-sample t-test); with no
+    spread the exact sign test's; None with fewer than 2 differences."""
+    from scipy import stats
+
+    if len(diffs) < 2:
+        return None
+    if float(np.std(diffs, ddof=1)) == 0:
+        return sign_test(diffs)
+    return float(stats.ttest_1samp(diffs, 0.0).pvalue)
 
 
 def sentence(name: str, what: str, d: dict, digits: int = 3, unit: str = "") -> str:

@@ -20,7 +20,7 @@ import shutil
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from lit_infoprompt.analysis.claims_report import claims
+from lit_infoprompt.analysis.claims_report import claims, verdict_rows
 from lit_infoprompt.analysis.claims_words import not_clearly_above, task_of
 from lit_infoprompt.analysis.declarations import Declared, lacking_lines
 from lit_infoprompt.analysis.prose import prose
@@ -206,6 +206,30 @@ def still_lacking(declared: Sequence[Declared], archive: Path) -> List[str]:
             prose("lacking", device=", ".join(devices) or "no device (no plan made)"), "", *lines, ""]
 
 
+def first_table(summary_md: Path) -> List[str]:
+    """A comparison's summary.md up to the end of its first table (the method table), and its degenerate-run line."""
+    lines = summary_md.read_text().splitlines()[2:]  # no title
+    end = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    while end < len(lines) and lines[end].startswith("|"):
+        end += 1
+    flags = [line for line in lines if line.startswith("**Degenerate runs**")]
+    return lines[:end] + ([""] + flags if flags else [])
+
+
+def one_page(rows: List[dict], archive: Path, out_path: Path) -> List[str]:
+    """The top of the report: the verdict table (claim x comparison x form, Holm within each claim's family) and
+    its forest plot (``<archive>/verdicts.png``); empty when no declared experiment names a claim."""
+    from lit_infoprompt.analysis.plots import forest
+    from lit_infoprompt.analysis.verdicts import families, table
+
+    if not rows:
+        return []
+    figure = archive / "verdicts.png"
+    forest(rows, figure)
+    return ["## The answer on one page", "", prose("verdicts", families=families(rows)), "", *table(rows), "",
+            f"![paired differences per seed, mean and 95 % interval]({figure.relative_to(out_path.parent)})", ""]
+
+
 def report(runs_dir: str = "runs", out: str = "docs/RESULTS.md", archive: Optional[str] = None,
            experiments: Optional[str] = None, replace: Sequence[str] = (),
            declared: Sequence[Declared] = ()) -> Path:
@@ -224,14 +248,20 @@ def report(runs_dir: str = "runs", out: str = "docs/RESULTS.md", archive: Option
         summary = json.loads((folder / "summary.json").read_text())
         summaries.append(summary)
         backbones.add(summary["header"].split("backbone ")[1].split(",")[0])
-        table = (folder / "summary.md").read_text().split("\n", 2)[2]  # drop the title line
         figure = (folder / "curves.png").relative_to(out_path.parent)
-        sections += [f"## {summary['header']}", "", table, "", f"![convergence]({figure})", ""]
-        run_lists += [f"- {folder.name}:"] + [f"  - `{line}`" for line in (folder / "runs.txt").read_text().split()]
+        details = (folder / "summary.md").relative_to(out_path.parent)
+        sections += [f"## {summary['header']}", "", f"`{folder.name}`: the method table below; every other table "
+                     f"(paired tests, power, steps to each target, the rate choice, estimator diagnostics, code "
+                     f"versions) in [its summary.md]({details}).", "", *first_table(folder / "summary.md"), "",
+                     f"![convergence]({figure})", ""]
+        runs = (folder / "runs.txt").read_text().split()
+        run_lists.append(f"- `{folder.name}`: {len(runs)} runs, listed in "
+                         f"[runs.txt]({(folder / 'runs.txt').relative_to(out_path.parent)})")
     for folder in done["robustness"]:
         sections += [(folder / "summary.md").read_text().replace("# Robustness", "## Robustness", 1), ""]
-        run_lists += [f"- robustness {folder.name}:"] + [
-            f"  - `{line}`" for line in (folder / "runs.txt").read_text().split()]
+        runs = (folder / "runs.txt").read_text().split()
+        run_lists.append(f"- robustness `{folder.name}`: {len(runs)} runs, listed in "
+                         f"[runs.txt]({(folder / 'runs.txt').relative_to(out_path.parent)})")
     theory = out_path.parent / "theory.json"
     if theory.is_file():
         t = json.loads(theory.read_text())
@@ -244,7 +274,11 @@ def report(runs_dir: str = "runs", out: str = "docs/RESULTS.md", archive: Option
     claimed = claims(done, declared)
     preamble = prose("preamble", backbones=", ".join(sorted(backbones)), inert=100 * INERT_FRACTION,
                      saturated=100 * SATURATED_FRACTION, early=EARLY_STEP) + "\n"
-    text = preamble + "\n" + "\n".join(glance(summaries) + claimed + still_lacking(declared, archive_root) + sections)
-    text += "\n## Runs in this report\n\nUnder `docs/results/`:\n\n" + "\n".join(run_lists) + "\n"
+    title, rest = preamble.split("\n\n", 1)
+    answer = one_page(verdict_rows(done, declared), archive_root, out_path)
+    text = title + "\n\n" + "\n".join(answer) + ("\n" if answer else "") + rest + "\n" + \
+        "\n".join(glance(summaries) + claimed + still_lacking(declared, archive_root) + sections)
+    text += ("\n## Runs in this report\n\nUnder `docs/results/runs/` (config.yaml, split.json, curve.csv, "
+             "summary.json of each):\n\n" + "\n".join(run_lists) + "\n")
     out_path.write_text(text)
     return out_path

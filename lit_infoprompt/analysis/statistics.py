@@ -16,6 +16,25 @@ from lit_infoprompt.analysis.power import (METRIC_MARGIN, STEPS_MARGIN, constant
                                            test_gold_counts, test_noise)
 from lit_infoprompt.convergence import area_under_curve, best_row, steps_to_target
 from lit_infoprompt.errors import InputError
+from lit_infoprompt.predictions import degenerate
+
+
+EARLY_FRACTION = 0.2  # speed: the mean dev score over the first fifth of the steps (docs/methods.md, fixed in advance)
+
+
+def early_dev(rows: List[dict], metric: str, steps: int, fraction: float = EARLY_FRACTION) -> Optional[float]:
+    """Speed apart from level: the mean dev score of the trained evaluations in the first ``fraction`` of the
+    ``steps`` (step 0, the untrained state, excluded; None when no evaluation falls there)."""
+    window = [r[metric] for r in rows if 0 < r["step"] <= fraction * steps and r.get(metric) is not None]
+    return statistics.fmean(window) if window else None
+
+
+def run_degenerate(summary: dict) -> Optional[str]:
+    """A run's flag (``predictions.degenerate``): from its summary.json, else from its confusion matrix."""
+    if summary.get("degenerate"):
+        return summary["degenerate"]
+    confusion = summary.get("confusion_matrix_test")
+    return degenerate(confusion, summary.get("test_tied_examples")) if confusion else None
 
 
 def mean_std(values: List[float]) -> dict:
@@ -119,7 +138,9 @@ def power_vs_baseline(by_method: Dict[str, List[dict]], methods: List[str], main
     steps to the target (seeds where both reached it), each with intervals, effect size, MDE and a verdict."""
     def per_seed(runs: List[dict]) -> Dict[int, dict]:
         return {r["summary"]["seed"]: {"test": r["summary"][main], "dev_auc": area_under_curve(r["curve"], metric),
-                                       "steps": steps_to_target(r["curve"], metric, target)} for r in runs}
+                                       "steps": steps_to_target(r["curve"], metric, target),
+                                       "early_dev": early_dev(r["curve"], metric, r["config"]["trainer"]["max_steps"]),
+                                       "best_dev": best_row(r["curve"], metric)[metric]} for r in runs}
 
     base = per_seed(by_method[methods[0]])
     out = {}
@@ -132,6 +153,10 @@ def power_vs_baseline(by_method: Dict[str, List[dict]], methods: List[str], main
             "dev_auc": difference([other[s]["dev_auc"] - base[s]["dev_auc"] for s in seeds], margin).as_dict(),
             "steps_to_target": {**difference([other[s]["steps"] - base[s]["steps"] for s in both], steps_margin,
                                              higher_is_better=False).as_dict(), "of": len(seeds)},
+            "early_dev": difference([other[s]["early_dev"] - base[s]["early_dev"] for s in seeds
+                                     if other[s]["early_dev"] is not None and base[s]["early_dev"] is not None],
+                                    margin).as_dict(),
+            "best_dev": difference([other[s]["best_dev"] - base[s]["best_dev"] for s in seeds], margin).as_dict(),
         }
     return out
 
@@ -154,10 +179,13 @@ def aggregate(runs: List[dict], methods: List[str], target: Optional[float], mar
             **{key: mean_std([r["summary"][key] for r in method_runs]) for key in test_keys},
             "best_dev": mean_std([best_row(r["curve"], metric)[metric] for r in method_runs]),
             "dev_auc": mean_std([area_under_curve(r["curve"], metric) for r in method_runs]),
+            "early_dev": mean_std([early_dev(r["curve"], metric, r["config"]["trainer"]["max_steps"])
+                                   for r in method_runs]),
             "steps_to_target": reaching(method_runs, metric, target),
             "steps_to_thresholds": [reaching(method_runs, metric, t) for t in thresholds],
             "diagnostics": estimator_diagnostics(method_runs),
             "seeds": sorted(r["summary"]["seed"] for r in method_runs),
+            "degenerate": {str(r["summary"]["seed"]): why for r in method_runs if (why := run_degenerate(r["summary"]))},
         }
     main = test_keys[0]
     main_name = main.removeprefix("test_")

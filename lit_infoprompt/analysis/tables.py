@@ -181,8 +181,13 @@ def markdown(result: dict, header: str, methods: List[str]) -> str:
     for method in methods:
         row = result["methods"][method]
         lr = ", ".join(f"{v:g}" for v in row["prompt_lr"])
-        lines.append(f"| {method} | {lr} | {len(row['seeds'])} | " + " | ".join(fmt(row[k]) for k in test_keys)
+        flagged = f" ({len(row['degenerate'])} degenerate)" if row.get("degenerate") else ""
+        lines.append(f"| {method} | {lr} | {len(row['seeds'])}{flagged} | " + " | ".join(fmt(row[k]) for k in test_keys)
                      + f" | {fmt(row['best_dev'])} | {fmt(row['dev_auc'])} | {steps_cell(row['steps_to_target'])} |")
+    flags = [f"`{m}` seed {seed}: {why}" for m in methods for seed, why in result["methods"][m].get("degenerate", {}).items()]
+    if flags:
+        lines += ["", "**Degenerate runs** (counted in every number here: they are what the method did): "
+                  + "; ".join(flags) + "."]
     if result.get("constant_predictor"):
         floor = ", ".join(f"{k} {v['score']:.4f} (always {v['class']})" for k, v in result["constant_predictor"].items())
         lines += ["", f"Constant predictors on this test set (one class for every example, the best class per "

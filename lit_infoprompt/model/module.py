@@ -15,7 +15,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchmetrics import MetricCollection
+from torchmetrics import MetricCollection, SumMetric
 from torchmetrics.classification import MulticlassConfusionMatrix
 
 from lit_infoprompt.model.backbone import Backbone
@@ -86,6 +86,9 @@ class PromptClassifier(L.LightningModule):
         # the test set's confusion matrix (gold x predicted), for intervals over test examples (bootstrap) in compare
         self.test_confusion = MulticlassConfusionMatrix(head.vectors.shape[0])
         self.test_confusion_result: Optional[torch.Tensor] = None  # computed inside the test loop (on CPU)
+        # test examples whose two highest logits tie (argmax would pick the first class): a degenerate head
+        self.test_ties = SumMetric()
+        self.test_ties_result: Optional[int] = None
         # per loss term (and the total, last): the first step whose value was not finite, NEVER if none; kept on
         # the device, so a step waits for nothing; decided once per evaluation (check_finite)
         self.first_nonfinite: Optional[torch.Tensor] = None
@@ -254,10 +257,14 @@ class PromptClassifier(L.LightningModule):
     def on_train_end(self):
         self.check_finite()
 
-    def _evaluate(self, batch, metrics: MetricCollection) -> torch.Tensor:
-        predictions = self(batch).argmax(-1)
+    def _evaluate(self, batch, metrics: MetricCollection, ties: Optional[SumMetric] = None) -> torch.Tensor:
+        logits = self(batch)
+        predictions = logits.argmax(-1)
         metrics.update(predictions, batch["labels"])
         self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=batch["labels"].shape[0])
+        if ties is not None:
+            top = logits.topk(min(2, logits.shape[-1]), dim=-1).values
+            ties.update((top[:, 0] == top[:, -1]).sum() if top.shape[-1] > 1 else torch.zeros((), device=logits.device))
         return predictions
 
     def validation_step(self, batch, batch_idx):
@@ -265,14 +272,16 @@ class PromptClassifier(L.LightningModule):
 
     def on_test_epoch_start(self):
         self.test_confusion.reset()
+        self.test_ties.reset()
 
     def test_step(self, batch, batch_idx):
-        self.test_confusion.update(self._evaluate(batch, self.test_metrics), batch["labels"])
+        self.test_confusion.update(self._evaluate(batch, self.test_metrics, self.test_ties), batch["labels"])
 
     def on_test_epoch_end(self):
         # summed over the processes' test examples here, while the test loop still holds the module on its device:
         # after trainer.test returns, Lightning has moved it to the CPU, where NCCL cannot gather
         self.test_confusion_result = self.test_confusion.compute().long().cpu()
+        self.test_ties_result = int(self.test_ties.compute().item())
 
     def configure_optimizers(self):
         prompt_params = [p for p in self.prompt.parameters() if p.requires_grad]

@@ -39,15 +39,68 @@ def common_device(index: RunIndex) -> Optional[str]:
     return min(devices, key=lambda d: (-devices[d], d)) if devices else None
 
 
+def git(*args: str) -> Optional[str]:
+    """A git command's output in the project's repository; None where git or the history is missing."""
+    import shutil
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    if not shutil.which("git") or not (root / ".git").exists():
+        return None
+    out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def run_commits(archive: Path, kind: str, name: str) -> Optional[List[str]]:
+    """The code commit each archived run of the experiment recorded (config.yaml's code.commit); None when a run
+    recorded none or the experiment is not archived."""
+    import re
+
+    spec = archive / kind / name / "spec.json"
+    if not spec.is_file():
+        return None
+    commits = set()
+    for run in json.loads(spec.read_text())["runs"]:
+        found = re.search(r"^  commit: '?([0-9a-f]{7,40})'?$", (archive / run / "config.yaml").read_text(), re.M)
+        if not found:
+            return None
+        commits.add(found.group(1))
+    return sorted(commits)
+
+
+def declared_before_runs(path: Path, archive: Path, kind: str, name: str) -> Optional[bool]:
+    """Whether the experiment file's first commit is an ancestor of (or is) the commit every one of its archived
+    runs was made from: the git history proves the file, its seeds and arms existed before any run. The proof is
+    kept beside the archived comparison (``declared.json``: the file's first commit, the runs' commits, the
+    answer), so a copy without the history (a shallow clone, a tarball) reads the same answer. None where neither
+    the history nor a kept proof can tell."""
+    proof = archive / kind / name / "declared.json"
+    commits = run_commits(archive, kind, name)
+    first = git("log", "--format=%H", "--diff-filter=A", "--", str(path.resolve()))
+    if commits and first:
+        first = first.splitlines()[-1]
+        answer = all(git("merge-base", "--is-ancestor", first, c) is not None for c in commits)
+        text = json.dumps({"file": f"{path.parent.name}/{path.name}", "file_first_commit": first, "run_commits": commits,
+                           "declared_before_runs": answer}, indent=2) + "\n"
+        if not proof.is_file() or proof.read_text() != text:
+            proof.write_text(text)
+        return answer
+    return json.loads(proof.read_text())["declared_before_runs"] if proof.is_file() else None
+
+
 def declarations(folder: Path, archive: Path) -> List[Declared]:
     """Each experiment file as ``Declared``, with the plan of what the archive lacks of it."""
     out, index, device = [], None, None
-    for path in experiment_files(folder):
-        e = load_experiment(str(path))
+    loaded = {p: load_experiment(str(p)) for p in experiment_files(folder)}
+    seeds_of = {e.name: set(e.seeds) for e in loaded.values()}
+    for path, e in loaded.items():
         kind = "robustness" if e.kind == "robustness" else "compare"
         arms = [item.split("=", 1)[0] for item in e.arm_items]
+        own = len(e.prompt_lrs) > 1 or bool(e.rates_from and set(e.seeds) & seeds_of.get(e.rates_from, set(e.seeds)))
         d = Declared(e.name, kind, f"{e.task} {split_words(e)}", e.steps, arms, list(e.seeds), list(e.claims),
-                     list(e.inits) if kind == "robustness" else [])
+                     list(e.inits) if kind == "robustness" else [], rates_on_own_seeds=own)
+        if e.claims:
+            d.declared_before_runs = declared_before_runs(path, archive, kind, e.name)
         summary_file = archive / kind / e.name / "summary.json"
         summary = json.loads(summary_file.read_text()) if summary_file.is_file() else None
         if lacking(d, summary):

@@ -19,6 +19,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from omegaconf import OmegaConf
 
+from lit_infoprompt.predictions import degenerate
 from lit_infoprompt.model.backbone import Backbone, load_backbone
 from lit_infoprompt.train.callbacks import DevCurve, RngState
 from lit_infoprompt.train.checkpointing import AtomicCheckpointIO
@@ -254,5 +255,7 @@ def summarize(config: Config, module: PromptClassifier, split: dict, curve: DevC
         "split_checksum": split["checksum"], "params": module.parameter_counts(),
         "sizes": {"train": len(split["train_ids"]), "dev": len(split["dev_ids"]), "test": int(confusion.sum())},
         "confusion_matrix_test": confusion.tolist(),  # gold x predicted: compare's intervals over test examples
+        "test_tied_examples": module.test_ties_result,
+        **({"degenerate": why} if (why := degenerate(confusion.tolist(), module.test_ties_result)) else {}),
         "code": asdict(config.code), **({"backbone_notice": config.backbone_notice} if config.backbone_notice else {}),
     }
