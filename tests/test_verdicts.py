@@ -120,3 +120,19 @@ def test_no_faster_but_higher_is_said_in_those_words():
     row = {"claim": "convergence", "difference": {"verdict": "equal"}, "p_adjusted": 1.0,
            "best_dev": {"verdict": "better"}}
     assert verdict(row) == "equal; no faster, ends higher (best dev)"
+
+
+def test_one_initialisation_cannot_decide_the_robustness_verdict_alone():
+    from lit_infoprompt.analysis.initialisations import init_interval, seeds_to_tell, spread, spread_verdict
+
+    def row(means, sd=0.01, n=3):
+        return {"per_init": {i: {"mean": m, "std": sd, "n": n} for i, m in zip(["random", "vocab", "text", "lw"], means)}}
+
+    base = row([0.60, 0.61, 0.59, 0.60])
+    outlier = row([0.60, 0.60, 0.61, 0.45])  # spread by one initialisation only
+    assert spread_verdict(outlier, base) == "no less spread"
+    assert spread_verdict(outlier, base, leave_out="lw") != "no less spread"  # without it, the verdict changes
+    assert spread(outlier, "lw") < spread(outlier)
+    assert seeds_to_tell(row([0.60, 0.62, 0.58, 0.60], sd=0.05), base) > 3  # noisy cells need more seeds
+    low, high = init_interval({"mean": 0.6, "std": 0.01, "n": 3})
+    assert low < 0.6 < high and init_interval({"mean": 0.6, "std": 0.0, "n": 1}) is None

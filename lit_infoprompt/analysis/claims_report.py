@@ -21,6 +21,7 @@ from lit_infoprompt.analysis.claims_words import (BASE, CLAIMED, PLUS, Named, ag
                                                   label, not_clearly_above, per_method, read, read_through,
                                                   steps_of, task_of, through_note, too_few, word)
 from lit_infoprompt.analysis.declarations import MAIN_CLAIMS, Declared, lacking
+from lit_infoprompt.analysis.initialisations import init_table, spread_verdict
 from lit_infoprompt.analysis.power import difference
 from lit_infoprompt.analysis.prose import prose
 from lit_infoprompt.analysis.verdicts import tests
@@ -150,8 +151,13 @@ def robustness(sweeps: List[Named]) -> List[str]:
                 verdict = "**less spread in these runs** (untested)"
             else:
                 verdict = "**does not hold in these runs** (no less spread)"
+            out = [init for init in row["per_init"] if spread_verdict(row, base, init) != spread_verdict(row, base)]
+            if out:
+                verdict += (f"; it rests on {', '.join(f'`{i}`' for i in out)} alone: without it, "
+                            + ", ".join(f"{spread_verdict(row, base, i)}" for i in out))
             rows.setdefault(method, []).append((name, f"{verdict} in `{name}`"))
         lines.append(f"- `{name}` ({task_of(s)}, {steps_of(s)} steps): " + "; ".join(parts) + f" (each: method vs `{BASE}`).")
+        lines += [""] + init_table(name, s) + [""]
     return close(lines, "Is InfoPrompt less sensitive to the prompt's initialisation?", rows, usable, {},
                  "robustness sweep with")
 

@@ -147,3 +147,36 @@ def forest(rows: List[dict], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def init_means(sweep: dict, path: Path) -> None:
+    """A robustness sweep as a figure: per initialisation, each arm's mean test score over seeds with its 95 %
+    interval (t), side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from lit_infoprompt.analysis.initialisations import init_interval
+
+    methods = list(sweep["methods"])
+    inits = list(sweep["methods"][methods[0]]["per_init"])
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    width = 0.8 / len(methods)
+    for k, method in enumerate(methods):
+        for i, init in enumerate(inits):
+            cell = sweep["methods"][method]["per_init"][init]
+            x = i + (k - (len(methods) - 1) / 2) * width
+            interval = init_interval(cell)
+            if interval:
+                ax.plot([x, x], interval, color=f"C{k}", linewidth=2)
+            ax.scatter([x], [cell["mean"]], color=f"C{k}", s=30, label=method if i == 0 else None, zorder=3)
+    ax.set_xticks(range(len(inits)))
+    ax.set_xticklabels(inits)
+    ax.set_ylabel(f"test {sweep.get('metric', 'score')}")
+    ax.set_title("mean over seeds per prompt initialisation, 95 % interval", fontsize=9)
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -257,7 +257,10 @@ def report(runs_dir: str = "runs", out: str = "docs/RESULTS.md", archive: Option
         runs = (folder / "runs.txt").read_text().split()
         run_lists.append(f"- `{folder.name}`: {len(runs)} runs, listed in "
                          f"[runs.txt]({(folder / 'runs.txt').relative_to(out_path.parent)})")
+    from lit_infoprompt.analysis.plots import init_means
+
     for folder in done["robustness"]:
+        init_means(json.loads((folder / "summary.json").read_text()), folder / "inits.png")
         sections += [(folder / "summary.md").read_text().replace("# Robustness", "## Robustness", 1), ""]
         runs = (folder / "runs.txt").read_text().split()
         run_lists.append(f"- robustness `{folder.name}`: {len(runs)} runs, listed in "
