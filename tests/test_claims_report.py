@@ -88,9 +88,12 @@ def section(done) -> str:
 
 
 def closing(text: str, question: str, method: str) -> str:
-    """The closing sentence of ``method`` under a claim's question."""
+    """The closing sentence of ``method`` under a claim's question, without the Holm notes (tested on their own)."""
+    import re
+
     after = text.split(question)[1]
-    return next(line for line in after.splitlines() if line.startswith(f"- `{method}`: "))
+    line = next(line for line in after.splitlines() if line.startswith(f"- `{method}`: "))
+    return re.sub(r" \(Holm p [^)]*\)", "", line)
 
 
 @pytest.fixture(scope="module")
@@ -166,6 +169,9 @@ def test_holds_worse_equal_and_too_few_seeds(archive):
     assert (f"**cannot say** (too few seeds: MDE {few['mde']:.4f} with 3 seeds; about {need} seeds would detect a "
             f"true ±0.05 with 80 % power at the observed spread) in `sst2-budget64-1000steps`") in plus
     assert "not in `lw-only-1000steps`" in info and "`infoprompt` is not in this comparison" in text
+    # each verdict of a family's test carries its Holm-adjusted p; an interval's word alone is "not after Holm"
+    raw = next(line for line in text.split(score)[1].splitlines() if line.startswith("- `infoprompt_plus`: "))
+    assert "**holds** (Holm p " in raw and ": not after Holm) in `sst2-budget64-1000steps`" in raw
     converge = closing(text, "Does InfoPrompt converge faster than prompt tuning?", "infoprompt_plus")
     assert converge.startswith("- `infoprompt_plus`: **holds** on the early window in `cb-16shot-1000steps`")
     assert "**does not hold (worse)** on the early window in `cb-16shot-1000steps`" in \

@@ -44,7 +44,19 @@ def close(lines: List[str], question: str, rows: Rows, comparisons: List[Named],
                                                   *through_note(shown)]
 
 
-def convergence(comparisons: List[Named], through: Dict[str, str]) -> List[str]:
+def holm_note(adjusted: Optional[Dict[tuple, Optional[float]]], key: tuple) -> str:
+    """" (Holm p 0.055: not after Holm)" for a test of the one-page table's families (empty for one outside them): an
+    interval's word holds for the claim only with the adjusted p below 0.05."""
+    from lit_infoprompt.analysis.verdicts import pvalue
+
+    if not adjusted or key not in adjusted:
+        return ""
+    p = adjusted[key]
+    return f" (Holm p {pvalue(p)}{': not after Holm' if p is not None and p >= 0.05 else ''})"
+
+
+def convergence(comparisons: List[Named], through: Dict[str, str],
+                adjusted: Optional[Dict[tuple, Optional[float]]] = None) -> List[str]:
     lines, rows = ["### 1. Faster convergence", "", prose("convergence"), ""], {}
     for name, s in comparisons:
         parts = []
@@ -61,7 +73,7 @@ def convergence(comparisons: List[Named], through: Dict[str, str]) -> List[str]:
             parts.append(f"`{method}` {speed}dev AUC {diff_text(auc, 4)}: {auc['verdict']}; steps to "
                          f"{s['target_dev']:.4f}: {reach}: {steps['verdict']}")
             if early:
-                text = f"{word(early, 4)} on the early window in `{name}`"
+                text = f"{word(early, 4)}{holm_note(adjusted, ('convergence', name, method))} on the early window in `{name}`"
                 if early["verdict"] != "better" and level and level["verdict"] == "better":
                     text += " (no faster, but a higher best dev score: level, not speed)"
             else:
@@ -88,7 +100,8 @@ def both(auc: dict, steps: dict) -> str:
     return f"**cannot say** (dev AUC: {too_few(auc, 4)}; steps to the target: {steps['verdict']})"
 
 
-def accuracy(comparisons: List[Named], through: Dict[str, str]) -> List[str]:
+def accuracy(comparisons: List[Named], through: Dict[str, str],
+             adjusted: Optional[Dict[tuple, Optional[float]]] = None) -> List[str]:
     lines, rows = ["### 2. Better accuracy", "", prose("accuracy"), ""], {}
     for name, s in comparisons:
         key, parts = s["test_metric"], []
@@ -103,7 +116,8 @@ def accuracy(comparisons: List[Named], through: Dict[str, str]) -> List[str]:
             parts.append(f"`{method}` {s['methods'][method][key]['mean']:.4f}, difference {diff_text(t, 4)}, "
                          f"MDE {mde}: {t['verdict']}")
             caveat = f", but `{method}` is not clearly above the constant predictor there" if method in below else ""
-            rows.setdefault(method, []).append((name, f"{word(t, 4)} in `{name}`{caveat}"))
+            rows.setdefault(method, []).append((name, f"{word(t, 4)}{holm_note(adjusted, ('accuracy', name, method))} in "
+                                                      f"`{name}`{caveat}"))
         floor = (s.get("constant_predictor") or {}).get(key.removeprefix("test_"))
         if floor is None:
             where = "the constant predictor of this test set is not known"
@@ -289,8 +303,9 @@ def claims(done: Dict[str, List[Path]], declared: Sequence[Declared]) -> List[st
                "Declared for a claim and not (fully) run yet (\"What the declared experiments still lack\" says what "
                "each needs): " + ", ".join(f"`{d.name}`" for d in waiting) + ".", ""] if waiting else [])
     through = read_through(main)
-    return intro + convergence([(n, s) for n, s in main if n in named("compare", "convergence")], through) \
-        + accuracy([(n, s) for n, s in main if n in named("compare", "accuracy")], through) \
+    adjusted = {(r["claim"], r["comparison"], r["form"]): r["p_adjusted"] for r in tests(main, declared, through)}
+    return intro + convergence([(n, s) for n, s in main if n in named("compare", "convergence")], through, adjusted) \
+        + accuracy([(n, s) for n, s in main if n in named("compare", "accuracy")], through, adjusted) \
         + robustness(sweeps) + label_words(controls["control:label_words"], through) \
         + bottleneck(controls["control:bottleneck"]) + gamma(controls["control:gamma"]) + ending
 
