@@ -35,7 +35,7 @@ def test_a_head_forced_into_tied_logits_is_flagged(roberta_dir, tmp_path, monkey
     summary = run(load_config(tiny_overrides(roberta_dir, tmp_path / "runs", "trainer.max_steps=2",
                                              "trainer.val_every=2")))
     n = summary["sizes"]["test"]
-    assert summary["test_tied_examples"] == n > 0
+    assert summary["tied_test_examples"] == n > 0
     assert summary["degenerate"] == "tied logits on every test example"
     assert [sum(column) for column in zip(*summary["confusion_matrix_test"])][0] == n  # argmax took the first class
     assert run_degenerate(summary) == "tied logits on every test example"
@@ -46,7 +46,7 @@ def test_an_ordinary_run_has_no_ties_and_is_flagged_only_for_one_class(roberta_d
 
     summary = run(load_config(tiny_overrides(roberta_dir, tmp_path / "runs", "trainer.max_steps=2",
                                              "trainer.val_every=2")))
-    assert summary["test_tied_examples"] == 0
+    assert summary["tied_test_examples"] == 0
     classes = sum(1 for column in zip(*summary["confusion_matrix_test"]) if sum(column))
     assert ("degenerate" in summary) == (classes == 1)  # 2 steps on 12 tiny examples may well answer one class
 

@@ -34,7 +34,7 @@ def run_degenerate(summary: dict) -> Optional[str]:
     if summary.get("degenerate"):
         return summary["degenerate"]
     confusion = summary.get("confusion_matrix_test")
-    return degenerate(confusion, summary.get("test_tied_examples")) if confusion else None
+    return degenerate(confusion, summary.get("tied_test_examples")) if confusion else None
 
 
 def mean_std(values: List[float]) -> dict:

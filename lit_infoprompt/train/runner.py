@@ -255,7 +255,7 @@ def summarize(config: Config, module: PromptClassifier, split: dict, curve: DevC
         "split_checksum": split["checksum"], "params": module.parameter_counts(),
         "sizes": {"train": len(split["train_ids"]), "dev": len(split["dev_ids"]), "test": int(confusion.sum())},
         "confusion_matrix_test": confusion.tolist(),  # gold x predicted: compare's intervals over test examples
-        "test_tied_examples": module.test_ties_result,
+        "tied_test_examples": module.test_ties_result,
         **({"degenerate": why} if (why := degenerate(confusion.tolist(), module.test_ties_result)) else {}),
         "code": asdict(config.code), **({"backbone_notice": config.backbone_notice} if config.backbone_notice else {}),
     }
