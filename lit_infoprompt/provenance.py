@@ -39,7 +39,8 @@ def current_identity() -> str:
     return code_identity(PACKAGE_DIR.parent, ENTRY)
 
 
-def _git(*args: str, text: bool = True):
+def git(*args: str, text: bool = True):
+    """A git command's output in the project's repository; None where git, the history or the command fails."""
     try:
         done = subprocess.run(["git", "-C", str(PACKAGE_DIR.parent), *args], capture_output=True, text=text,
                               timeout=60)
@@ -51,17 +52,17 @@ def _git(*args: str, text: bool = True):
 
 
 def code_version() -> CodeVersion:
-    commit = _git("rev-parse", "--short=12", "HEAD")
+    commit = git("rev-parse", "--short=12", "HEAD")
     dirty = None
     if commit is not None:
-        status = _git("status", "--porcelain", "--", PACKAGE_DIR.name, CONF_DIR.name)
+        status = git("status", "--porcelain", "--", PACKAGE_DIR.name, CONF_DIR.name)
         dirty = bool(status) if status is not None else None
     return CodeVersion(commit=commit, dirty=dirty, identity=current_identity())
 
 
 def identity_at(commit: str, entry: str = ENTRY) -> Optional[str]:
     """The identity of the training code at a git commit (None where the checkout lacks that commit)."""
-    archive = _git("archive", "--format=tar", commit, PACKAGE_DIR.name, text=False)
+    archive = git("archive", "--format=tar", commit, PACKAGE_DIR.name, text=False)
     if archive is None:
         return None
     with tempfile.TemporaryDirectory() as tmp, tarfile.open(fileobj=io.BytesIO(archive)) as tar:

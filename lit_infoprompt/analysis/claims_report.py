@@ -13,7 +13,6 @@ The section's prose that is not computed is in ``report_prose.md`` (``prose``).
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -21,7 +20,7 @@ from lit_infoprompt.analysis.claims_words import (BASE, CLAIMED, PLUS, Named, ag
                                                   label, not_clearly_above, per_method, read, read_through,
                                                   steps_of, task_of, through_note, too_few, word)
 from lit_infoprompt.analysis.declarations import MAIN_CLAIMS, Declared, lacking
-from lit_infoprompt.analysis.initialisations import init_table, spread_verdict
+from lit_infoprompt.analysis.initialisations import init_table, seed_noise, spread_verdict
 from lit_infoprompt.analysis.power import difference
 from lit_infoprompt.analysis.prose import prose
 from lit_infoprompt.analysis.verdicts import tests
@@ -128,16 +127,6 @@ def accuracy(comparisons: List[Named], through: Dict[str, str],
         lines.append(f"- {label(name, s)}, {key.removeprefix('test_')}: `{BASE}` "
                      f"{s['methods'][BASE][key]['mean']:.4f}; " + "; ".join(parts) + f"; {where}.")
     return close(lines, "Does InfoPrompt score better than prompt tuning?", rows, comparisons, through)
-
-
-def seed_noise(row: dict) -> Optional[float]:
-    """The std of the per-initialisation means that seed noise alone would give: the pooled within-init sd over
-    the square root of the seeds per init (None with one seed per init)."""
-    cells = list(row["per_init"].values())
-    seeds = min(c["n"] for c in cells)
-    if seeds < 2:
-        return None
-    return math.sqrt(sum(c["std"] ** 2 for c in cells) / len(cells)) / math.sqrt(seeds)
 
 
 def robustness(sweeps: List[Named]) -> List[str]:
@@ -276,7 +265,8 @@ def gamma(comparisons: List[Named]) -> List[str]:
     return lines
 
 
-def claims(done: Dict[str, List[Path]], declared: Sequence[Declared]) -> List[str]:
+def claims(done: Dict[str, List[Path]], declared: Sequence[Declared],
+           verdicts: Optional[List[dict]] = None) -> List[str]:
     """The section's lines, from the recomputed archive folders ``done`` (``report.recompute``): each claim and
     control read from the declared experiments that name it (``claims:`` in their files)."""
     def named(kind: str, *wanted: str) -> set:
@@ -303,7 +293,8 @@ def claims(done: Dict[str, List[Path]], declared: Sequence[Declared]) -> List[st
                "Declared for a claim and not (fully) run yet (\"What the declared experiments still lack\" says what "
                "each needs): " + ", ".join(f"`{d.name}`" for d in waiting) + ".", ""] if waiting else [])
     through = read_through(main)
-    adjusted = {(r["claim"], r["comparison"], r["form"]): r["p_adjusted"] for r in tests(main, declared, through)}
+    rows = tests(main, declared, through) if verdicts is None else verdicts  # the one-page table's rows, when given
+    adjusted = {(r["claim"], r["comparison"], r["form"]): r["p_adjusted"] for r in rows}
     return intro + convergence([(n, s) for n, s in main if n in named("compare", "convergence")], through, adjusted) \
         + accuracy([(n, s) for n, s in main if n in named("compare", "accuracy")], through, adjusted) \
         + robustness(sweeps) + label_words(controls["control:label_words"], through) \

@@ -37,9 +37,6 @@ class Declared:
     def command(self) -> str:
         return f"make experiment E={'robustness/' if self.kind == 'robustness' else ''}{self.name}"
 
-    def bears_on(self, claim: str) -> bool:
-        return claim in self.claims
-
 
 def hours(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"

@@ -29,8 +29,16 @@ def spread(row: dict, leave_out: Optional[str] = None) -> float:
 
 
 def noise_with(row: dict, seeds: int) -> Optional[float]:
+    """The std of the per-initialisation means that seed noise alone would give with ``seeds`` seeds per
+    initialisation: the pooled within-initialisation sd over sqrt(seeds)."""
     cells = list(row["per_init"].values())
     return math.sqrt(sum(c["std"] ** 2 for c in cells) / len(cells)) / math.sqrt(seeds) if cells else None
+
+
+def seed_noise(row: dict) -> Optional[float]:
+    """``noise_with`` at the sweep's own seeds per initialisation (None with one seed per initialisation)."""
+    seeds = min(c["n"] for c in row["per_init"].values())
+    return None if seeds < 2 else noise_with(row, seeds)
 
 
 def spread_verdict(row: dict, base: dict, leave_out: Optional[str] = None) -> str:

@@ -232,14 +232,15 @@ def one_page(rows: List[dict], archive: Path, out_path: Path) -> List[str]:
 
 def report(runs_dir: str = "runs", out: str = "docs/RESULTS.md", archive: Optional[str] = None,
            experiments: Optional[str] = None, replace: Sequence[str] = (),
-           declared: Sequence[Declared] = ()) -> Path:
+           declared: Sequence[Declared] = (), archived: bool = False) -> Path:
     """Archive the declared experiments of ``runs_dir`` (``experiments``: their folder, default ``conf/experiment``
     beside the package; ``replace``: the published ones to replace on purpose), then write the report: the claims
     section from the ``declared`` experiments that name a claim, and what each of them still lacks
     (``sweep.reporting.report`` reads them from the folder and plans what they lack)."""
     runs_root, out_path = Path(runs_dir), Path(out)
     archive_root = Path(archive) if archive else out_path.parent / "results"
-    archive_sweeps(runs_root, archive_root, Path(experiments) if experiments else CONF_DIR / "experiment", replace)
+    if not archived:  # archived=True: the caller has just archived runs_dir (sweep.reporting does, to plan)
+        archive_sweeps(runs_root, archive_root, Path(experiments) if experiments else CONF_DIR / "experiment", replace)
     done = recompute(archive_root)
     if not done["compare"]:
         raise InputError(f"no comparisons under {runs_root}/compare or {archive_root}/compare: run `make compare` first")
@@ -274,11 +275,12 @@ def report(runs_dir: str = "runs", out: str = "docs/RESULTS.md", archive: Option
                      f"{t['max_curvature_on_small_step_run']:.4f}). Step 0.5/L: monotone = {t['small_monotone']}, "
                      f"final gradient norm {t['small_final_grad_norm']:.2e}. Step 25/L: monotone = "
                      f"{t['large_monotone']}, loss up to {t['large_max_loss']:.3g}.", "", "![theory](theory.png)", ""]
-    claimed = claims(done, declared)
+    rows = verdict_rows(done, declared)
+    claimed = claims(done, declared, rows)
     preamble = prose("preamble", backbones=", ".join(sorted(backbones)), inert=100 * INERT_FRACTION,
                      saturated=100 * SATURATED_FRACTION, early=EARLY_STEP) + "\n"
     title, rest = preamble.split("\n\n", 1)
-    answer = one_page(verdict_rows(done, declared), archive_root, out_path)
+    answer = one_page(rows, archive_root, out_path)
     text = title + "\n\n" + "\n".join(answer) + ("\n" if answer else "") + rest + "\n" + \
         "\n".join(glance(summaries) + claimed + still_lacking(declared, archive_root) + sections)
     text += ("\n## Runs in this report\n\nUnder `docs/results/runs/` (config.yaml, split.json, curve.csv, "

@@ -56,13 +56,11 @@ def tests(comparisons: List[Named], declared: Sequence[Declared], through: Dict[
                 if key not in power:
                     continue
                 rows.append({"claim": claim, "comparison": name, "task": task_of(s), "form": form,
-                             "difference": power[key], "best_dev": power.get("best_dev"), "evidence": d.evidence,
-                             "metric": "dev " + s["metric"].removeprefix("val/") if key == "early_dev"
-                             else s["test_metric"].removeprefix("test_")})
+                             "difference": power[key], "best_dev": power.get("best_dev"), "evidence": d.evidence})
     for claim in CLAIM_KEYS:
         family = [r for r in rows if r["claim"] == claim]
         for row, adjusted in zip(family, holm([r["difference"].get("p") for r in family])):
-            row["p_adjusted"], row["family_size"] = adjusted, len(family)
+            row["p_adjusted"] = adjusted
             row["verdict"] = verdict(row)
     for row in rows:
         row["replicated"] = replicated(row, rows)

@@ -136,7 +136,6 @@ class ExperimentPlan:
     done: int
     config: object  # one run's config: the shape every run of it shares
     precision: str = "auto"  # trainer.precision as the files set it (auto: bf16-mixed on a GPU)
-    run_seconds: Dict[str, float] = field(default_factory=dict)  # GPU -> seconds of one run
 
 
 def plan_experiment(e: Experiment, p: Paper, index: RunIndex) -> ExperimentPlan:
@@ -195,9 +194,7 @@ def plan_text(p: Paper, plans: List[ExperimentPlan]) -> str:
     for gpu in cost.GPUS:
         seconds = []
         for x in plans:
-            one = cost.run_seconds(cost.shape_of(x.config, shape), gpu)
-            x.run_seconds[gpu] = one
-            seconds += [one] * todo[x.experiment.name]
+            seconds += [cost.run_seconds(cost.shape_of(x.config, shape), gpu)] * todo[x.experiment.name]
         per_gpu[gpu] = seconds
     if measured:
         lines.append(f"  cost model: measured by make gpu-check on {measured['device']} "

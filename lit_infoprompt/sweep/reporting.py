@@ -15,6 +15,7 @@ from typing import List, Optional, Sequence
 
 from lit_infoprompt.analysis.declarations import Declared, lacking
 from lit_infoprompt.errors import InputError
+from lit_infoprompt.provenance import git
 from lit_infoprompt.sweep.declared import EXPERIMENTS_DIR
 from lit_infoprompt.sweep.experiment import Experiment, load_experiment
 from lit_infoprompt.sweep.plan import RunIndex, plan
@@ -37,18 +38,6 @@ def common_device(index: RunIndex) -> Optional[str]:
     devices = Counter((r.get("environment") or {}).get("device") for r in index.finished)
     devices.pop(None, None)
     return min(devices, key=lambda d: (-devices[d], d)) if devices else None
-
-
-def git(*args: str) -> Optional[str]:
-    """A git command's output in the project's repository; None where git or the history is missing."""
-    import shutil
-    import subprocess
-
-    root = Path(__file__).resolve().parents[2]
-    if not shutil.which("git") or not (root / ".git").exists():
-        return None
-    out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
-    return out.stdout.strip() if out.returncode == 0 else None
 
 
 def run_commits(archive: Path, kind: str, name: str) -> Optional[List[str]]:
@@ -130,4 +119,5 @@ def report(runs_dir: str = "runs", out: str = "docs/RESULTS.md", archive: Option
     archive_root = Path(archive) if archive else Path(out).parent / "results"
     experiment_files(folder)  # a missing folder: one error line before anything is archived
     archive_sweeps(Path(runs_dir), archive_root, folder, replace)  # first, so the plans see what it adds
-    return write_report(runs_dir, out, archive, str(folder), replace, declared=declarations(folder, archive_root))
+    return write_report(runs_dir, out, archive, str(folder), replace, declared=declarations(folder, archive_root),
+                        archived=True)
