@@ -1,4 +1,5 @@
 # lit_infoprompt — the commands a researcher runs. Variables can also come from the environment.
+#   make help                                         this text; a command's own: python -m lit_infoprompt <cmd> -h
 #   make train TASK=cb SHOTS=16 [SEED=13] [METHOD=prompt_tuning] [MODEL=roberta-large|<hub id>|<dir>] [DATA_DIR=<dir>]
 #              (no MODEL: roberta-large where the hub or HF cache has it, else all-MiniLM-L6-v2, with a notice)
 #              [MAX_STEPS=1000] [ARGS="key=value ..."]   (ARGS=-q: no progress bar, one result line)
@@ -23,6 +24,11 @@
 #                                                     every prompt.init x method x seed, spread per method;
 #                                                     LR_FROM: each method at the prompt lr its grid chose
 #                [NAME=cb-16shot-1000steps]          output folder name (default <task>-<split>)
+#   make fetch [E=<experiment>] [PAPER=1] [TASK=<task>] [MODEL=<model>]   on a machine that reaches the hub (a login
+#                                                     node): the backbone and every task's data those runs need, into
+#                                                     the HF cache and data.cache_dir; runs with HF_HUB_OFFLINE=1 find them
+#   HUB=online|offline|auto (any command)             LIT_INFOPROMPT_HUB: use the hub without asking, never, or ask
+#                                                     (default: one HTTP request to HF_ENDPOINT, honouring HTTP(S)_PROXY)
 #   make predict RUN=<run dir|PEFT export> INPUT=<file> [OUTPUT=<file>]   classify new examples (JSON lines out)
 #   make evaluate RUN=<run dir|PEFT export> INPUT=<file>                   the task's metrics on a labelled file
 #   make paper [PLAN=1] [CLUSTER_GPUS=8] [GPU_CHECK_JSON=<make gpu-check JSON>] [PAPER_ARGS="only=.. seeds=.. steps=..
@@ -37,6 +43,7 @@
 #   make bench [BENCH_MODEL=<dir>] [BENCH_DATA=<dir>]   ours vs PEFT on CPU (all-MiniLM-L6-v2, CB, batch 8)
 #   make bench-gpu                                    ours vs PEFT, roberta-large shape, bf16, 16x128 and 32x256
 #   make bench-workers [WORKERS=2]                    a 6-run CB sweep: sequential vs WORKERS parallel workers
+#   make bench-cli                                    seconds to the error line of bad input vs `import torch`
 #   make gpu-bundle [GPU_BUNDLE_MODEL=<dir>]          .gpu-bundle/: what a GPU machine without network lacks (the
 #                                                     omegaconf wheel, all-MiniLM-L6-v2 in bf16), made where pip works
 #   make gpu-check [GPU_CHECK_ARGS=...]               everything that needs a GPU, one script, <= 5 min: the JSON in
@@ -90,6 +97,11 @@ REPLACE ?=
 RUN ?=
 INPUT ?=
 OUTPUT ?=
+PAPER ?=
+HUB ?=
+ifneq ($(strip $(HUB)),)
+export LIT_INFOPROMPT_HUB := $(HUB)
+endif
 
 TRAIN_ARGS = task=$(TASK) method=$(METHOD) data.shots=$(SHOTS) seed=$(SEED) \
 	$(if $(MODEL),model.name=$(MODEL)) $(if $(DATA_DIR),data.dir=$(DATA_DIR)) \
@@ -112,8 +124,8 @@ GPU_CHECK_ARGS ?=
 # gpu-check runs where no .venv can be made (a GPU machine without network): the venv's python if there is one
 GPU_PYTHON ?= $(if $(wildcard $(PY)),$(PY),python3)
 
-.PHONY: env env-latest lock train experiment paper predict evaluate compare robustness report test bench bench-workers bench-gpu gpu-bundle gpu-check \
-	gpu-check-dry theory clean-env
+.PHONY: help env env-latest lock train experiment paper fetch predict evaluate compare robustness report test bench bench-workers bench-gpu \
+	bench-cli gpu-bundle gpu-check gpu-check-dry theory clean-env
 
 # Torch first, from TORCH; then the project. With LOCK: every other package at its locked version (pip constraints);
 # without (env-latest): the newest within the ranges, upgrading what is installed, torch kept to TORCH.
@@ -178,6 +190,9 @@ bench-workers: env
 	$(PY) benchmarks/bench_workers.py --model $(BENCH_MODEL) --data-dir $(BENCH_DATA) --workers $(or $(WORKERS),2) \
 		--json runs/bench-workers.json
 
+bench-cli: env
+	$(PY) benchmarks/bench_cli.py --json runs/bench-cli.json
+
 bench-gpu: env
 	$(PY) benchmarks/bench.py --shape roberta-large --device cuda --dtype bfloat16 --batch-size 16 \
 		--seq-len 128 --json runs/bench-gpu-16x128.json
@@ -199,6 +214,12 @@ robustness: env
 		"seeds=[$(subst $(space),$(comma),$(strip $(SEEDS)))]" $(if $(LR_FROM),prompt_lr_from=$(LR_FROM)) \
 		$(if $(NAME),name=$(NAME)) $(if $(ALLOW_MIXED),allow_mixed_versions=true) $(LAUNCH_ARGS)
 
+# TASK and MODEL count only when given (TASK's default, cb, is the train target's)
+fetch: env
+	$(PY) -m lit_infoprompt fetch $(if $(E),experiment=$(E)) $(if $(PAPER),paper=true) \
+		$(if $(filter command line environment,$(origin TASK)),task=$(TASK)) $(if $(MODEL),model.name=$(MODEL)) \
+		$(if $(EXPERIMENTS),experiments=$(EXPERIMENTS)) $(ARGS)
+
 predict: env
 	$(PY) -m lit_infoprompt predict $(RUN) --input $(INPUT) $(if $(OUTPUT),--output $(OUTPUT))
 
@@ -214,3 +235,7 @@ theory: env
 
 clean-env:
 	rm -rf $(VENV)
+
+# The comment block at the top of this file (everything before its first line that is no comment).
+help:
+	@awk '!/^#/ {exit} {print}' $(firstword $(MAKEFILE_LIST))

@@ -7,12 +7,14 @@ Composition order (later wins): the dataclass defaults, ``conf/config.yaml``, ``
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, List, Optional
 
 from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
 
+from lit_infoprompt.devices import GPU_ACCELERATORS, processes, uses_cuda  # noqa: F401 - importable from here, as before
 from lit_infoprompt.errors import InputError
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
@@ -226,20 +228,29 @@ def _merge(base, other, origin: str):
         raise InputError(f"bad value for '{key}' in {origin}: {message or type(err).__name__}") from None
 
 
-def load_config(overrides: List[str] = (), conf_dir: Path = CONF_DIR) -> Config:
-    """Compose the config; every unknown key or bad value raises ``InputError`` naming the key."""
+@lru_cache(maxsize=None)
+def _base(path: str, version: int):
+    """The dataclass defaults with conf/config.yaml merged in, once per version of the file (a merge copies it)."""
+    return _merge(OmegaConf.structured(Config), OmegaConf.load(path), "conf/config.yaml")
+
+
+def load_config(overrides: List[str] = (), conf_dir: Path = CONF_DIR, origins: Optional[dict] = None) -> Config:
+    """Compose the config; every unknown key or bad value raises ``InputError`` naming the key and where it was
+    written (``origins``: override -> words, e.g. an experiment file; default: the command line)."""
     picks, rest = _split_overrides(list(overrides))
-    cfg = OmegaConf.structured(Config)
-    cfg = _merge(cfg, OmegaConf.load(conf_dir / "config.yaml"), "conf/config.yaml")
-    task = picks.get("task", cfg.task.name)
-    method = picks.get("method", cfg.method.name)
+    base = _base(str(conf_dir / "config.yaml"), (conf_dir / "config.yaml").stat().st_mtime_ns)
+    task, method = picks.get("task", base.task.name), picks.get("method", base.method.name)
     task_file = Path(task) if task.endswith((".yaml", ".yml")) else conf_dir / "task" / f"{task}.yaml"
     task = task_file.stem  # task=path/to/mytask.yaml brings a task of your own (e.g. TACRED as relation jsonl)
-    cfg = _merge(cfg, {"task": _yaml(task_file, "task")}, str(task_file))
-    cfg = _merge(cfg, {"method": _yaml(conf_dir / "method" / f"{method}.yaml", "method")},
-                 f"conf/method/{method}.yaml")
-    for item in rest:
-        cfg = _merge(cfg, _parse_override(item), "the command line")
+    parts = [(lambda: {"task": _yaml(task_file, "task")}, str(task_file)),  # (make it, where it was written)
+             (lambda: {"method": _yaml(conf_dir / "method" / f"{method}.yaml", "method")}, f"conf/method/{method}.yaml"),
+             *[(lambda o=o: _parse_override(o), (origins or {}).get(o, "the command line")) for o in rest]]
+    try:  # one merge, as each copies the whole config (plans compose hundreds); a wrong part: one by one, to name it
+        cfg = OmegaConf.merge(base, *[make() for make, _ in parts])
+    except Exception:  # noqa: BLE001
+        cfg = base
+        for make, where in parts:
+            cfg = _merge(cfg, make(), where)
     cfg.task.name, cfg.method.name = task, method
     try:
         config = OmegaConf.to_object(cfg)
@@ -313,35 +324,6 @@ def validate(config: Config) -> None:
     if any(word in str(config.trainer.strategy) for word in ("spawn", "fork", "notebook")):
         raise InputError(f"trainer.strategy={config.trainer.strategy} is not supported: its worker processes keep the "
                          f"dev curve and checkpoint paths to themselves; use trainer.strategy=ddp")
-
-
-GPU_ACCELERATORS = ("auto", "gpu", "cuda")  # the trainer.accelerator values that run on CUDA where a GPU is visible
-
-
-def uses_cuda(accelerator: str) -> bool:
-    """Whether Lightning puts a run with this ``trainer.accelerator`` on a CUDA device here."""
-    if str(accelerator).lower() not in GPU_ACCELERATORS:
-        return False
-    import torch
-
-    return torch.cuda.is_available()
-
-
-def processes(config: Config) -> int:
-    """How many training processes the trainer settings start: devices per node x nodes (``auto`` or -1: every
-    visible GPU, or 1 on CPU)."""
-    devices = config.trainer.devices
-    if isinstance(devices, (list, tuple)) or OmegaConf.is_list(devices):
-        count = len(devices)
-    elif str(devices).strip() in ("auto", "-1"):
-        import torch
-
-        count = torch.cuda.device_count() if uses_cuda(config.trainer.accelerator) else 1
-    elif "," in str(devices):
-        count = len([d for d in str(devices).split(",") if d.strip()])
-    else:
-        count = int(devices)
-    return max(1, count) * max(1, config.trainer.num_nodes)
 
 
 def load_saved(path: Path) -> Config:

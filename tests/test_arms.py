@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import tiny_overrides
+from conftest import FIXTURES, tiny_overrides
 from lit_infoprompt.analysis.arms import assign
 from lit_infoprompt.analysis.comparison_files import write_comparison
 from lit_infoprompt.analysis.report import recompute
@@ -198,7 +198,8 @@ def test_prompt_lr_from_runs_each_arm_at_its_rate(tmp_path, monkeypatch):
     monkeypatch.setattr(compare_module, "run_all", grid)
     with pytest.raises(Stop):
         compare([f"methods=[prompt_tuning,{LW},pt_text=prompt_tuning+prompt.init=text]", "seeds=[13]",
-                 f"prompt_lr_from={folder}", "trainer.accelerator=cpu", "model.name=x"])
+                 f"prompt_lr_from={folder}", "trainer.accelerator=cpu", f"model.name={FIXTURES / 'models/tiny-roberta'}",
+                 f"data.dir={FIXTURES}"])  # what the runs share exists: the grid is reached
     assert {(j.label, j.prompt_lr) for j in seen} == {("prompt_tuning", 0.003), ("pt_lw", 0.03), ("pt_text", 0.003)}
 
 

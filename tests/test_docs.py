@@ -79,6 +79,8 @@ def check_cli(command: str, args: list[str]) -> None:
 
     if command not in COMMANDS:
         raise InputError(f"unknown command {command!r}")
+    if any(a in ("-h", "--help") for a in args):
+        return  # the command's usage: printed before anything is parsed
     if command == "train":
         args, _ = take_quiet_flag(args)
         if any(a.startswith("resume=") for a in args):

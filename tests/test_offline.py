@@ -55,27 +55,73 @@ def test_an_explicit_model_is_never_replaced(no_hub, tmp_path, monkeypatch, caps
     code = main(["train", *tiny_overrides("roberta-large", tmp_path / "runs")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1
-    assert err[0].startswith("error: cannot load model 'roberta-large' (the model hub cannot be reached")
+    assert err[0].startswith("error: model 'roberta-large' is not in the local Hugging Face cache")
+    assert "cannot be reached" in err[0] and "make fetch MODEL=roberta-large" in err[0]
     assert not (tmp_path / "runs").exists()
 
 
-def test_hub_check_is_one_quick_connection(monkeypatch):
+def test_hub_check_wants_an_http_answer_in_time(monkeypatch):
+    """A refused connection and a server that accepts but never answers (a broken proxy, a captive portal) are
+    both 'unreachable', within the timeout; an HTTP answer of any status is 'reachable'."""
+    import http.server
+    import threading
+    import time
+
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.delenv(hub.HUB_ENV, raising=False)
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]  # bound, not listening: the connection is refused at once
         monkeypatch.setattr(hub, "_reachable", {})
         monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
         assert hub.hub_reachable() is False
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen()
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()  # accepts (the kernel does), never answers
         monkeypatch.setattr(hub, "_reachable", {})
-        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.getsockname()[1]}")
-        assert hub.hub_reachable() is True
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{silent.getsockname()[1]}")
+        started = time.monotonic()
+        assert hub.hub_reachable(timeout=1.0) is False
+        assert time.monotonic() - started < 5
+        assert "no answer within 1 s" in hub.unreachable_reason()
+
+    class NotFound(http.server.BaseHTTPRequestHandler):
+        def do_HEAD(self):
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setattr(hub, "_reachable", {})
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_address[1]}")
+        assert hub.hub_reachable() is True  # any status is an answer
+    finally:
+        server.shutdown()
+        server.server_close()
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert hub.hub_reachable() is False  # the environment decides first, without a connection
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    for mode, expected in (("offline", False), ("online", True)):
+        monkeypatch.setenv(hub.HUB_ENV, mode)
+        monkeypatch.setattr(hub, "_reachable", {})
+        assert hub.hub_reachable() is expected  # the override, without a connection
+    monkeypatch.setenv(hub.HUB_ENV, "sometimes")
+    with pytest.raises(InputError, match="LIT_INFOPROMPT_HUB=sometimes: expected one of auto, online, offline"):
+        hub.hub_reachable()
+
+
+def test_only_transformers_offline_names_itself(monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    assert hub.offline_reason() == "TRANSFORMERS_OFFLINE=1 is set"
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert hub.offline_reason() == "HF_HUB_OFFLINE=1 is set"
 
 
 def fake_wheel(dest: Path, weights: bytes) -> Path:
@@ -119,5 +165,42 @@ def test_cb_reads_the_bundled_copy_and_other_tasks_say_how_to_get_files(no_hub, 
         assert hashlib.sha256(path.read_bytes()).hexdigest() in provenance
     assert len(files.test.read_text().splitlines()) == 56 and json.loads(files.train.read_text().splitlines()[0])
     config = load_config(["task=rte", f"data.cache_dir={tmp_path}"])
-    with pytest.raises(InputError, match=r"no data for task rte: the dataset hub cannot be reached .* DATA_DIR=<DIR>"):
+    with pytest.raises(InputError, match=r"no data for task rte: the dataset hub \(.*\) cannot be reached .* DATA_DIR=<DIR>.*make fetch TASK=rte"):
         resolve_files(config.task, config.data)
+
+
+def test_auto_with_a_partly_cached_paper_backbone_falls_back_saying_so(no_hub, tmp_path, monkeypatch):
+    """An interrupted download left roberta-large's config and tokenizer but no weights: the automatic choice falls
+    back with a notice that says so and names the command that completes it (an explicit MODEL gets one error)."""
+    monkeypatch.setattr(hub, "fetch_fallback", lambda: tmp_path / "fallback")
+    monkeypatch.setattr(hub, "cache_state", lambda name: ("partial", ["weights"]) if name == "roberta-large"
+                        else ("absent", ["config.json", "weights", "tokenizer files"]))
+    name, notice = hub.resolve_model("auto")
+    assert name == str(tmp_path / "fallback")
+    assert "roberta-large is only partly in the local Hugging Face cache (no weights" in notice
+    assert "make fetch MODEL=roberta-large" in notice
+    from lit_infoprompt.fetch import ensure_model
+
+    with pytest.raises(InputError, match=r"^model 'roberta-large' is only partly in the local Hugging Face cache"):
+        ensure_model("roberta-large")
+
+
+def test_roberta_large_cached_under_its_new_name_is_found(no_hub, monkeypatch):
+    monkeypatch.setattr(hub, "cache_state", lambda name: ("complete", []) if name == "FacebookAI/roberta-large"
+                        else ("absent", ["config.json", "weights", "tokenizer files"]))
+    monkeypatch.setattr(hub, "in_hf_cache", lambda name: hub.cache_state(hub.cached_alias(name))[0] == "complete")
+    monkeypatch.setattr(hub, "fetch_fallback", lambda: pytest.fail("the cache has it under FacebookAI/"))
+    assert hub.resolve_model("auto") == ("FacebookAI/roberta-large", None)
+    from lit_infoprompt.fetch import ensure_model
+
+    assert ensure_model("roberta-large") == "FacebookAI/roberta-large"  # loaded by the name the cache holds
+
+
+def test_a_longer_max_length_than_the_model_takes_is_one_error(roberta_dir, tmp_path):
+    """The tiny RoBERTa has 130 positions (128 usable): model.max_length=256 is one error line before any run
+    folder, not an IndexError inside the encoder at the first evaluation."""
+    from lit_infoprompt.__main__ import main
+
+    code = main(["train", *tiny_overrides(roberta_dir, tmp_path / "runs", "model.max_length=256")])
+    assert code == 2
+    assert not (tmp_path / "runs").exists()

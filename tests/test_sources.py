@@ -104,7 +104,7 @@ def test_download_writes_the_official_layout_then_reads_it(tmp_path, monkeypatch
     assert len(calls) == 1  # cached: a second call reads the files
 
 
-def test_download_failure_is_one_clear_error(tmp_path, monkeypatch, hub_up):
+def test_download_failure_is_one_clear_error(tmp_path, monkeypatch, hub_up, caplog):
     import sys
     import types
 
@@ -115,8 +115,18 @@ def test_download_failure_is_one_clear_error(tmp_path, monkeypatch, hub_up):
     fake.load_dataset = offline
     monkeypatch.setitem(sys.modules, "datasets", fake)
     rte = load_config(["task=rte"]).task
-    with pytest.raises(InputError, match=r"could not download aps/super_glue/rte: ConnectionError: no network; give data.dir"):
+    with pytest.raises(InputError, match=r"downloading aps/super_glue/rte failed \(ConnectionError: no network\); give data.dir"):
         resolve_files(rte, DataConfig(dir=None, cache_dir=str(tmp_path)))
     # CB has a copy bundled with the package: a failed download falls back to it
     from lit_infoprompt.tasks.sources import BUNDLED
     assert resolve_files(CB, DataConfig(dir=None, cache_dir=str(tmp_path))).train == BUNDLED["superglue/CB"] / "train.jsonl"
+    # ... and its notice names the real failure, not "the hub cannot be reached"
+    assert "downloading aps/super_glue/cb failed (ConnectionError: no network)" in caplog.text
+
+
+def test_the_fixed_protocol_says_where_fewglue_comes_from(tmp_path, hub_up):
+    """FewGLUE's 32-example files are on no hub path the project downloads: the error says so and where they are,
+    instead of advising a download that cannot supply them."""
+    config = load_config(["task=rte", "data.protocol=fixed", f"data.cache_dir={tmp_path}"])
+    with pytest.raises(InputError, match=r"data.protocol=fixed reads FewGLUE.s 32-example files .* which no download here provides: get them from github.com/THUDM/P-tuning"):
+        resolve_files(config.task, config.data)

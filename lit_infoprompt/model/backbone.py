@@ -150,6 +150,23 @@ class Backbone(nn.Module):
         return out.last_hidden_state  # (B, L, d)
 
     @property
+    def max_positions(self) -> Optional[int]:
+        """Tokens one sequence may have: learned absolute positions (RoBERTa-like families start after the padding
+        index); None where the family has no such limit in its config."""
+        config = self.model.config
+        limit = getattr(config, "max_position_embeddings", None)
+        if not limit or getattr(config, "position_embedding_type", "absolute") != "absolute":
+            return None
+        if config.model_type in ("roberta", "xlm-roberta", "camembert"):
+            limit -= (config.pad_token_id or 0) + 1
+        return limit
+
+    def check_length(self, max_length: int, name: str) -> None:
+        if self.max_positions is not None and max_length > self.max_positions:
+            raise InputError(f"model.max_length={max_length} is more than {name} takes ({self.max_positions} "
+                             f"positions): set model.max_length={self.max_positions} or less")
+
+    @property
     def dtype(self) -> torch.dtype:
         return self.word_embeddings.weight.dtype
 
@@ -200,25 +217,32 @@ def _quiet_load(loader, name: str, **kwargs):
 
 def load_backbone(config: ModelConfig):
     """Load (backbone, tokenizer) from a hub id or local folder (``config.name``, already resolved from ``auto``:
-    see ``hub.resolve_model``). With no reachable hub only local files are read, so failing takes no retries."""
+    see ``hub.resolve_model``). A hub model is first made ready in the local cache by ``fetch.ensure_model`` (a
+    download in view where the hub answers and the cache lacks it; one error line where it cannot be had), then read
+    from local files only, so loading never downloads and never retries."""
     from pathlib import Path
 
     from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, AutoTokenizer
 
-    from lit_infoprompt.hub import check_model_name, hub_reachable
+    from lit_infoprompt.fetch import ensure_model
+    from lit_infoprompt.hub import check_model_name
 
     check_model_name(config.name)
-    local = {} if Path(config.name).expanduser().is_dir() or hub_reachable() else {"local_files_only": True}
+    name = config.name if Path(config.name).expanduser().is_dir() else ensure_model(config.name)
+    local = {"local_files_only": True}
+    # transformers' Auto classes look for a PEFT adapter_config.json without passing local_files_only on (a HEAD
+    # request to the hub on every load); the adapter lookup gets it explicitly.
+    weights_local = {**local, "adapter_kwargs": {"local_files_only": True}}
     try:
-        hf_config = AutoConfig.from_pretrained(config.name, **local)
-        tokenizer = AutoTokenizer.from_pretrained(config.name, **local)
+        hf_config = AutoConfig.from_pretrained(name, **local)
+        tokenizer = AutoTokenizer.from_pretrained(name, **local)
+        if tokenizer.mask_token_id is None or tokenizer.cls_token_id is None or tokenizer.sep_token_id is None:
+            raise InputError(f"tokenizer of '{config.name}' lacks a mask, cls or sep token: not a masked-LM encoder")
+        mlm = config.mlm_head == "true" or (config.mlm_head == "auto" and declares_mlm_head(hf_config))
+        model, info = _quiet_load(AutoModelForMaskedLM if mlm else AutoModel, name, config=hf_config,
+                                  **weights_local)
     except (OSError, ValueError) as err:
-        offline = " (the model hub cannot be reached and it is not in the local cache)" if local else ""
-        raise InputError(f"cannot load model '{config.name}'{offline}: {str(err).splitlines()[0]}") from None
-    if tokenizer.mask_token_id is None or tokenizer.cls_token_id is None or tokenizer.sep_token_id is None:
-        raise InputError(f"tokenizer of '{config.name}' lacks a mask, cls or sep token: not a masked-LM encoder")
-    mlm = config.mlm_head == "true" or (config.mlm_head == "auto" and declares_mlm_head(hf_config))
-    model, info = _quiet_load(AutoModelForMaskedLM if mlm else AutoModel, config.name, config=hf_config, **local)
+        raise InputError(f"cannot load model '{config.name}': {str(err).strip().splitlines()[0]}") from None
     if mlm:
         absent = missing_head_weights(model, info.get("missing_keys") or [])
         if absent and config.mlm_head == "true":

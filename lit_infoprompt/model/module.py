@@ -176,8 +176,9 @@ class PromptClassifier(L.LightningModule):
         terms = {"loss/ce": F.cross_entropy(out["logits"].float(), batch["labels"])}
         diagnostics = {}
         m = self.method
+        prompt = enc["prompt"].float()  # P as the losses read it, whatever dtype its module gave it (float32 networks)
         if m.head_weight > 0:
-            per_example, count = head_nce(enc["prompt"].float(), self.head.vectors, enc["tokens"].float(),
+            per_example, count = head_nce(prompt, self.head.vectors, enc["tokens"].float(),
                                           batch["attention_mask"], self.head_critic)
             terms["mi/head"] = clamped_mean(per_example, m.nce_clamp)
             diagnostics.update(estimate_diagnostics("head", per_example, count))
@@ -186,7 +187,7 @@ class PromptClassifier(L.LightningModule):
         if m.rep_weight > 0:
             negatives = self.bottleneck.sample(mu0, log_sigma0, self.num_negatives)  # (B, m, k)
             decode = self.rep_projection or self.bottleneck.out  # own critic map, or the classifier's W_o, b_o
-            per_example, count = representation_nce(decode(out["z"]), decode(negatives), self.context(enc["prompt"]),
+            per_example, count = representation_nce(decode(out["z"]), decode(negatives), self.context(prompt),
                                                     self.rep_critic)
             terms["mi/rep"] = clamped_mean(per_example, m.nce_clamp)
             diagnostics.update(estimate_diagnostics("rep", per_example, count))

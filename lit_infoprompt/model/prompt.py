@@ -57,7 +57,10 @@ class InstancePrompt(nn.Module):
         return self.n
 
     def forward(self, batch_size: int, free_cls: Optional[torch.Tensor] = None) -> torch.Tensor:
-        flat = self.up(F.gelu(self.down(free_cls.float())))  # (B, n*d)
+        # float32 with autocast off, as a static prompt is: under bf16-mixed an autocast generator would hand the
+        # losses (float32, autocast off) a bfloat16 P; the encoder casts P to its own dtype where it splices it in
+        with torch.autocast(device_type=free_cls.device.type, enabled=False):
+            flat = self.up(F.gelu(self.down(free_cls.float())))  # (B, n*d)
         return flat.view(batch_size, self.n, -1)  # (B, n, d)
 
 

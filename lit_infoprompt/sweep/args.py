@@ -13,7 +13,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 from lit_infoprompt.config import CONF_DIR, Config, load_config, processes
 from lit_infoprompt.errors import InputError
@@ -142,14 +142,39 @@ def check_arms(sweep: Sweep) -> None:
 
 def arm_configs(sweep: Sweep) -> Dict[str, Config]:
     """Each arm's config (the sweep's overrides, its preset, its own overrides): fails early, with one line, on a
-    bad override of any arm."""
+    bad override of any arm (``sweep.before_runs.check_before_runs`` checks the model and the data too)."""
+    return load_arms(sweep.arm_list(), sweep.overrides)
+
+
+def load_arms(arms: Sequence[Arm], overrides: Sequence[str] = (), *, source: Optional[str] = None,
+              from_source: Sequence[str] = ()) -> Dict[str, Config]:
+    """Each arm's config (the sweep's overrides, its preset, its own overrides); a bad one is one line that names
+    whose setting it is: the arm's (``the arm <name>:``, or ``<file>: arms.<name>:``), the file's or the command
+    line's."""
+    origins = {o: str(source) for o in from_source} if source else {}
     configs = {}
-    for arm in sweep.arm_list():
+    for arm in arms:
+        mine = {o: "'" + "+".join([arm.method, *arm.overrides]) + "'" for o in arm.overrides} if source else {}
+        shared = [*overrides, f"method={arm.method}"]
         try:
-            configs[arm.name] = load_config([*sweep.overrides, f"method={arm.method}", *arm.overrides])
+            configs[arm.name] = load_config([*shared, *arm.overrides], origins={**origins, **mine})
         except InputError as err:
-            raise InputError(f"the arm {arm.name}: {err}" if arm.overrides else str(err)) from None
+            if arm.overrides and not _fails(shared, origins):  # without its own overrides the arm loads: theirs
+                where = f"{source}: arms.{arm.name}" if source else f"the arm {arm.name}"
+                raise InputError(f"{where}: {err}") from None
+            # the file's own settings, which fail without the command line's too
+            if source and str(source) not in str(err) and _fails([*from_source, f"method={arm.method}"], origins):
+                raise InputError(f"{source}: {err}") from None
+            raise
     return configs
+
+
+def _fails(overrides: Sequence[str], origins: dict) -> bool:
+    try:
+        load_config(list(overrides), origins=origins)
+    except InputError:
+        return True
+    return False
 
 
 LAUNCH_KEYS = ("workers", "threads", "launcher", "submitit_cluster", "slurm_partition", "slurm_gpus", "slurm_cpus",

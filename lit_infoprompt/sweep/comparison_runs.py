@@ -20,7 +20,8 @@ from lit_infoprompt.analysis.comparison_files import write_comparison
 from lit_infoprompt.analysis.runs import as_dict, experiment_key
 from lit_infoprompt.errors import InputError
 from lit_infoprompt.sweep.declared import adhoc_name
-from lit_infoprompt.sweep.args import Arm, arm_configs, chosen_rates, parse_sweep, refuse_ddp
+from lit_infoprompt.sweep.args import Arm, chosen_rates, parse_sweep, refuse_ddp
+from lit_infoprompt.sweep.before_runs import check_before_runs
 from lit_infoprompt.sweep.grid import Job, Launch, grid_jobs, job_config, run_grid
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ def compare(args: List[str], prefer: Sequence[str] = (), declared: bool = False)
     if sweep.name is not None:
         adhoc_name("compare", sweep.name, "", declared)  # a declared experiment's name: make experiment runs it
     arms = sweep.arm_list()
-    configs = arm_configs(sweep)  # fails early on a bad override, the sweep's or an arm's
+    configs = check_before_runs(arms, sweep.overrides)  # once, before any run: each arm's keys, the model, the data
     for config in configs.values():
         refuse_ddp(config)
     config = configs[arms[0].name]

@@ -53,6 +53,7 @@ class Experiment:
     allow_mixed_versions: bool = False
     notes: str = ""  # why the experiment exists, in a sentence or two (shown in the plan)
     name: str = ""  # the file's stem; not a key of the file
+    path: str = ""  # the file it was read from (named in error lines); not a key of the file
 
     @property
     def arm_items(self) -> List[str]:
@@ -79,7 +80,7 @@ class Experiment:
                 f"trainer.max_steps={self.steps}", *model, *self.overrides]
 
 
-KEYS = [f.name for f in fields(Experiment) if f.name != "name"]
+KEYS = [f.name for f in fields(Experiment) if f.name not in ("name", "path")]
 
 
 def load_experiment(name: str, folder: Optional[Path] = None) -> Experiment:
@@ -107,7 +108,7 @@ def load_experiment(name: str, folder: Optional[Path] = None) -> Experiment:
     except OmegaConfBaseException as err:
         raise InputError(f"{path}: bad value for '{getattr(err, 'full_key', '?')}': "
                          f"{str(getattr(err, 'msg', err)).splitlines()[0]}") from None
-    experiment.name = path.stem
+    experiment.name, experiment.path = path.stem, str(path)
     check(experiment, path)
     return experiment
 

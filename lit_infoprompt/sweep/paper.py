@@ -153,7 +153,16 @@ def plan_experiment(e: Experiment, p: Paper, index: RunIndex) -> ExperimentPlan:
     return ExperimentPlan(e, len(jobs), done, config, precision)
 
 
+def check_paper(p: Paper, planned: bool = False) -> None:
+    """Before the plan or any run: each experiment's arms, backbone and data, once (``before_runs``)."""
+    from lit_infoprompt.sweep.before_runs import check_experiment
+
+    for e in p.experiments:
+        check_experiment(e, p.extra, planned=planned, model_given="model" in p.shrunk)
+
+
 def paper_plan(p: Paper) -> List[ExperimentPlan]:
+    check_paper(p, planned=True)
     index = RunIndex([Path(p.out_dir), Path(p.archive) / "runs"])
     return [plan_experiment(e, p, index) for e in p.experiments]
 
@@ -230,6 +239,7 @@ def run_paper(p: Paper, report=print) -> Path:
     from lit_infoprompt.sweep.grid import Launch, run_grid
     from lit_infoprompt.sweep.reporting import report as write_report
 
+    check_paper(p)
     launch = Launch()
     for item in p.extra:
         key, _, value = item.partition("=")

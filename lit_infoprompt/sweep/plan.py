@@ -44,6 +44,7 @@ class Plan:
     device: str
     runs: List[PlannedRun] = field(default_factory=list)
     rates: str = ""  # how each arm's rate is set
+    machine: List[str] = field(default_factory=list)  # the command line's settings (data.dir=, model.name=, ...)
 
     @property
     def done(self) -> List[PlannedRun]:
@@ -228,7 +229,7 @@ def plan(e: Experiment, extra: List[str] = (), out_dir: str = "runs", archive: O
         config = planned_config(job)
         init = config.prompt.init if e.kind == "robustness" else None
         if result is None:
-            result = Plan(e, device or here_device(uses_gpu(config)), rates=how)
+            result = Plan(e, device or here_device(uses_gpu(config)), rates=how, machine=list(extra))
         run = PlannedRun(job.label, job.seed, job.prompt_lr, init)
         found = index.find(config, prefer) if job.prompt_lr is not None or not e.rates_from else None
         if found is not None:
@@ -263,9 +264,31 @@ def plan_text(p: Plan) -> str:
         lines.append("  to train: " + ", ".join(f"{r.arm}/seed{r.seed}" + (f"/lr{r.prompt_lr:g}" if r.prompt_lr else "")
                                                 + (f"/{r.init}" if r.init else "") for r in todo[:12])
                      + (f" ... ({len(todo) - 12} more)" if len(todo) > 12 else ""))
-    lines.append(f"  run it: make experiment E={e.name}" if todo else "  nothing to train: make experiment E="
-                 f"{e.name} only writes the comparison")
+    command = run_command(p)
+    lines.append(f"  run it: {command}" if todo else f"  nothing to train: {command} only writes the comparison")
     return "\n".join(lines)
+
+
+def run_command(p: Plan) -> str:
+    """``make experiment E=<name>`` with the backbone and data the plan was made with (``MODEL=``, ``DATA_DIR=``
+    when ``model.name=``/``data.dir=`` were on its command line): the runs it counts as done are looked up with
+    them. E names the file as make finds it: relative to conf/experiment/ (``robustness/<name>``), else its path."""
+    import shlex
+
+    from lit_infoprompt.sweep.declared import EXPERIMENTS_DIR
+
+    e = p.experiment
+    name = e.name
+    if e.path:
+        path = Path(e.path).resolve()
+        inside = path.parent == EXPERIMENTS_DIR.resolve() or EXPERIMENTS_DIR.resolve() in path.parents
+        name = str(path.relative_to(EXPERIMENTS_DIR.resolve()).with_suffix("")) if inside else e.path
+    words = [f"make experiment E={shlex.quote(name)}"]
+    for key, variable in (("model.name", "MODEL"), ("data.dir", "DATA_DIR")):
+        value = next((a.partition("=")[2] for a in reversed(p.machine) if a.startswith(key + "=")), None)
+        if value:
+            words.append(f"{variable}={shlex.quote(value)}")
+    return " ".join(words)
 
 
 def backtest(experiments: List[Experiment], archive: Path) -> List[dict]:

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import List, Sequence
 
 from lit_infoprompt.analysis.robustness_files import INITS, write_robustness
-from lit_infoprompt.config import load_config
 from lit_infoprompt.errors import InputError
 from lit_infoprompt.sweep.args import chosen_rates, parse_sweep, refuse_ddp
+from lit_infoprompt.sweep.before_runs import check_before_runs
+from lit_infoprompt.sweep.grid import Arm
 from lit_infoprompt.sweep.comparison_runs import grid_jobs, run_all
 from lit_infoprompt.sweep.declared import adhoc_name
 
@@ -37,7 +38,8 @@ def robustness(args: List[str], prefer: Sequence[str] = (), declared: bool = Fal
     if len(sweep.prompt_lrs) > 1:
         raise InputError("robustness runs one prompt learning rate per method (optim.prompt_lr=... or "
                          "prompt_lr_from=<compare folder>), not a grid")
-    config = load_config([*overrides, f"method={methods[0]}"])  # fails early on a bad override
+    # once, before any run: every method's keys, the model folder, the data
+    config = check_before_runs([Arm(m, m) for m in methods], overrides)[methods[0]]
     refuse_ddp(config)
     rates = chosen_rates(source, methods) if source else \
         {m: sweep.prompt_lrs[0] if sweep.prompt_lrs[0] is not None else config.optim.prompt_lr for m in methods}

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
@@ -180,8 +182,11 @@ def read_examples(path: Path, task: TaskConfig, fields: Sequence[str]) -> List[E
     return examples
 
 
-def resolve_files(task: TaskConfig, data: DataConfig) -> SplitFiles:
-    """The files a run reads, downloading into ``data.cache_dir`` when no ``data.dir`` is given."""
+FEWGLUE_SOURCE = "github.com/THUDM/P-tuning, folder FewGLUE_32dev/<Task>/{train,dev32}.jsonl"
+
+
+def split_files(task: TaskConfig, data: DataConfig) -> SplitFiles:
+    """The files a run reads, where they are expected (``data.dir``, else ``data.cache_dir``); nothing is fetched."""
     root = Path(data.dir if data.dir else data.cache_dir).expanduser()
     folder = root / task.folder
     files = SplitFiles(folder / task.train_file, folder / task.test_file)
@@ -191,13 +196,44 @@ def resolve_files(task: TaskConfig, data: DataConfig) -> SplitFiles:
         if not task.fixed_folder:
             raise InputError(f"data.protocol=fixed needs task.fixed_folder (task {task.name} has none)")
         files = SplitFiles(fixed / "train.jsonl", files.test, fixed / "dev32.jsonl")
-    if data.dir is None and not (files.train.is_file() and files.test.is_file()):
+    return files
+
+
+def _present(files: SplitFiles) -> bool:
+    return all(p is None or p.is_file() for p in (files.train, files.test, files.dev))
+
+
+def data_state(config) -> Optional[str]:
+    """None when a run with this config finds its data without network; else what is missing, in words."""
+    task, data = config.task, config.data
+    files = split_files(task, data)
+    if _present(files):
+        return None
+    if data.dir is None and task.folder in BUNDLED and data.protocol != "fixed":
+        return None  # the bundled copy
+    absent = [p for p in (files.train, files.test, files.dev) if p is not None and not p.is_file()]
+    return f"{', '.join(str(p) for p in absent)} not found"
+
+
+def resolve_files(task: TaskConfig, data: DataConfig) -> SplitFiles:
+    """The files a run reads, downloading into ``data.cache_dir`` when no ``data.dir`` is given."""
+    root = Path(data.dir if data.dir else data.cache_dir).expanduser()
+    folder = root / task.folder
+    files = split_files(task, data)
+    if data.dir is None and not _present(files):
+        if data.protocol == "fixed":
+            raise InputError(f"data.protocol=fixed reads FewGLUE's 32-example files ({files.train}, {files.dev}), "
+                             f"which no download here provides: get them from {FEWGLUE_SOURCE}, put them in "
+                             f"<DIR>/{task.fixed_folder}/ with the task's {task.test_file} in <DIR>/{task.folder}/ and "
+                             f"pass DATA_DIR=<DIR>")
         bundled = BUNDLED.get(task.folder)
-        if bundled is not None and data.protocol != "fixed" and not download(task, folder, fallback=True):
-            log.warning("NOTICE data: the dataset hub cannot be reached and data.dir is unset: reading the CB copy "
-                        "bundled with the package (%s, official SuperGLUE files; see PROVENANCE.md there)", bundled)
-            return SplitFiles(bundled / task.train_file, bundled / task.test_file)
-        if bundled is None or data.protocol == "fixed":
+        if bundled is not None:
+            failure = download(task, folder, fallback=True)
+            if failure is not None:
+                log.warning("NOTICE data: %s and data.dir is unset: reading the CB copy bundled with the package (%s, "
+                            "official SuperGLUE files; see PROVENANCE.md there)", failure, bundled)
+                return SplitFiles(bundled / task.train_file, bundled / task.test_file)
+        else:
             download(task, folder)
     for path in (files.train, files.test, files.dev):
         if path is not None and not path.is_file():
@@ -207,32 +243,42 @@ def resolve_files(task: TaskConfig, data: DataConfig) -> SplitFiles:
     return files
 
 
-def download(task: TaskConfig, folder: Path, fallback: bool = False) -> bool:
-    """Fetch the task from the hub and write it in the official file format of ``task.format``. With
-    ``fallback`` (a bundled copy exists), return False instead of failing when the hub cannot be reached."""
-    from lit_infoprompt.hub import hub_reachable
+def download(task: TaskConfig, folder: Path, fallback: bool = False) -> Optional[str]:
+    """Fetch the task from the hub and write it in the official file format of ``task.format`` (None: done, or
+    another process did it meanwhile). With ``fallback`` (a bundled copy exists), return why it failed instead of
+    raising. One lock per task folder: processes started together download it once."""
+    from lit_infoprompt.fetch import held
+    from lit_infoprompt.hub import hub_reachable, unreachable_reason
 
     if not task.hub:
-        return False  # the caller reports the missing files
+        return "the task has no download"  # the caller reports the missing files
     if not hub_reachable(data=True):
         if fallback:
-            return False
-        raise InputError(f"no data for task {task.name}: the dataset hub cannot be reached and data.dir is unset. "
+            return unreachable_reason(data=True)
+        raise InputError(f"no data for task {task.name}: {unreachable_reason(data=True)} and data.dir is unset. "
                          f"Put the official {task.train_file} and {task.test_file} in <DIR>/{task.folder}/ and pass "
-                         f"DATA_DIR=<DIR> (data.dir=<DIR>); or run once where the hub is reachable, without data.dir: "
-                         f"that writes them to {folder}")
+                         f"DATA_DIR=<DIR> (data.dir=<DIR>); or run `make fetch TASK={task.name}` where the hub is "
+                         f"reachable: that writes them to {folder}")
+    with held(folder.parent / f".{folder.name}.lock", "/".join(task.hub)):
+        if (folder / task.train_file).is_file() and (folder / task.test_file).is_file():
+            return None  # another process wrote them while this one waited
+        return _download(task, folder, fallback)
+
+
+def _download(task: TaskConfig, folder: Path, fallback: bool) -> Optional[str]:
     try:
         import datasets
     except ImportError:
         raise InputError("downloading data needs the 'datasets' package: pip install datasets") from None
+    log.warning("downloading %s to %s", " ".join(task.hub), folder)
     try:
         hub = datasets.load_dataset(*task.hub)
-    except Exception as err:  # network, auth or hub errors all mean: no data
+    except Exception as err:  # network, auth, rate limit or hub errors all mean: no data; say which
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        why = f"downloading {'/'.join(task.hub)} failed ({type(err).__name__}{': ' + first if first else ''})"
         if fallback:
-            return False
-        first = str(err).splitlines()[0] if str(err) else ""
-        raise InputError(f"could not download {'/'.join(task.hub)}: {type(err).__name__}: {first}; "
-                         f"give data.dir=<local folder>") from None
+            return why
+        raise InputError(f"{why}; give data.dir=<local folder>") from None
     folder.mkdir(parents=True, exist_ok=True)
     test_split = "validation" if "validation" in hub else "test"
     label_key = "relation" if task.format == "semeval" else "label"
@@ -241,14 +287,20 @@ def download(task: TaskConfig, folder: Path, fallback: bool = False) -> bool:
         raise InputError(f"{'/'.join(task.hub)} has {len(names)} classes, task {task.name} has {len(task.labels)}")
     for split, filename in (("train", task.train_file), (test_split, task.test_file)):
         WRITERS[task.format](hub[split], names, task.labels, folder / filename)
-    return True
+    return None
 
 
 def _atomic_write(path: Path, lines) -> None:
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("w") as out:
-        out.writelines(lines)
-    tmp.replace(path)  # never leave a half-written file that looks complete
+    """Write through a temporary file of this process's own (never a shared name) and rename it into place, so a
+    reader never sees a half-written file that looks complete."""
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as out:
+            out.writelines(lines)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def write_official(rows, label_names: Sequence[str], labels: Sequence[Any], path: Path) -> None:

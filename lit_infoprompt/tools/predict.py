@@ -20,13 +20,13 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
-
-import torch
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Sequence, Union
 
 from lit_infoprompt.errors import InputError
 from lit_infoprompt.tasks.sources import Example, label_index, read_examples
 
+if TYPE_CHECKING:  # torch is imported where a prediction needs it: a wrong path answers before it loads
+    import torch
 
 FORWARD = ("prompt.", "head.", "bottleneck.")  # the trainable tensors a prediction uses
 
@@ -43,12 +43,9 @@ class Classifier:
     def load(cls, path: Union[str, Path], device: Optional[str] = None) -> "Classifier":
         """A run directory (with checkpoints/best.ckpt) or a folder written by ``export-peft``."""
         path = Path(path)
-        if (path / "head_config.json").is_file() and (path / "adapter_model.safetensors").is_file():
+        if source_kind(path) == "export":
             return cls._from_export(path, device)
-        if (path / "config.yaml").is_file():
-            return cls._from_run(path, device)
-        raise InputError(f"{path}: neither a run directory (config.yaml, checkpoints/) nor a PEFT export "
-                         f"(head_config.json, adapter_model.safetensors)")
+        return cls._from_run(path, device)
 
     @classmethod
     def _from_run(cls, run_dir: Path, device: Optional[str]) -> "Classifier":
@@ -71,6 +68,8 @@ class Classifier:
 
     @classmethod
     def _build(cls, config, state: Dict[str, torch.Tensor], device: Optional[str]) -> "Classifier":
+        import torch
+
         from lit_infoprompt.model.backbone import load_backbone
         from lit_infoprompt.tasks.templates import TemplateEncoder, label_word_ids
         from lit_infoprompt.train.runner import build_module
@@ -107,6 +106,8 @@ class Classifier:
 
     def probabilities(self, examples: Sequence[Example], progress: bool = False) -> torch.Tensor:
         """(N, classes) class probabilities in example order, scored as the run's test loop scores."""
+        import torch
+
         from lit_infoprompt.model.cache import prompt_free_states
         from lit_infoprompt.model.prompt import InstancePrompt
         from lit_infoprompt.tasks.datamodule import Collator, encode_examples
@@ -143,6 +144,8 @@ class Classifier:
 
     def evaluate(self, examples: Sequence[Example], progress: bool = False) -> Dict[str, float]:
         """The task's metrics (``test_<name>``, as summary.json names them) on labelled examples."""
+        import torch
+
         from lit_infoprompt.train.metrics import build_metrics
 
         if any(e.label < 0 for e in examples):
@@ -178,6 +181,19 @@ class Classifier:
         return examples
 
 
+def source_kind(path: Path) -> str:
+    """``export`` (a folder written by ``export-peft``) or ``run`` (a run directory), read from the folder's files
+    without importing torch; one error line for anything else."""
+    if (path / "head_config.json").is_file() and (path / "adapter_model.safetensors").is_file():
+        return "export"
+    if (path / "config.yaml").is_file():
+        return "run"
+    if not path.is_dir():
+        raise InputError(f"{path}: no such folder (a run directory or a PEFT export)")
+    raise InputError(f"{path}: neither a run directory (config.yaml, checkpoints/) nor a PEFT export "
+                     f"(head_config.json, adapter_model.safetensors)")
+
+
 def json_example(row: Dict[str, Any], fields: Sequence[str], labels: Sequence[Any], where: str,
                  default_id: Any) -> Example:
     """A dict with the template's fields (and optionally id/idx and label) as an ``Example`` (label -1: none)."""
@@ -203,6 +219,9 @@ def predict_command(args: List[str], evaluate: bool = False) -> int:
     except SystemExit:
         raise InputError(f"usage: python -m lit_infoprompt {name} <run dir | PEFT export> --input FILE"
                          + ("" if evaluate else " [--output FILE]") + " [--device cpu|cuda]") from None
+    source_kind(Path(ns.run))  # both named files exist before torch is imported (the backbone loads for seconds)
+    if not Path(ns.input).is_file():
+        raise InputError(f"--input {ns.input}: no such file")
     clf = Classifier.load(ns.run, ns.device)
     examples = clf.read(ns.input)
     if evaluate:

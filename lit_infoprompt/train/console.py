@@ -17,12 +17,16 @@ from pathlib import Path
 
 from lightning.pytorch.callbacks import ProgressBar
 
+from lit_infoprompt.train.preflight import take_quiet_flag  # noqa: F401 - read here before: kept importable
+
 # (logger, message pattern): informational lines of Lightning's that a run prints at every start.
 DROPPED_LOG_LINES = (
     ("lightning.pytorch.utilities.rank_zero", r"💡 Tip: "),  # litlogger / litmodels promotions
     ("lightning.pytorch.utilities.rank_zero", r"(GPU|TPU|HPU) available: "),  # which accelerators exist
     ("lightning.pytorch.utilities.rank_zero", r"`Trainer.fit` stopped: `max_steps="),  # the bar shows it
     ("lightning.pytorch.utilities.rank_zero", r"(Restoring states from|Loaded model weights from) the checkpoint"),
+    # Ctrl-C: the run says itself what it kept (train.runner.run), in one line
+    ("lightning.pytorch.utilities.rank_zero", r"\s*Detected KeyboardInterrupt, attempting graceful shutdown"),
     ("lightning.fabric.utilities.rank_zero", r"💡 Tip: "),
     ("lightning.fabric.utilities.rank_zero", r"(GPU|TPU|HPU) available: "),
     ("lightning.pytorch.accelerators.cuda", r"LOCAL_RANK: \d+ - CUDA_VISIBLE_DEVICES"),
@@ -115,6 +119,9 @@ class StepBar(ProgressBar):
         if stage != "fit":
             self._close()
 
+    def on_exception(self, trainer, pl_module, exception):
+        self._close()  # Ctrl-C or a failure: the line that says what was kept starts on a line of its own
+
     def _close(self) -> None:
         if self.bar is not None:
             self.bar.close()
@@ -164,10 +171,3 @@ def end_table(summary: dict) -> str:
     ]
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
-
-
-def take_quiet_flag(args: list) -> tuple[list, bool]:
-    """(the arguments without ``-q``/``--quiet``, whether it was given)."""
-    quiet = any(a in ("-q", "--quiet") for a in args)
-    return [a for a in args if a not in ("-q", "--quiet")], quiet
-

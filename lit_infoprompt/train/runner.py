@@ -23,16 +23,17 @@ from lit_infoprompt.predictions import degenerate
 from lit_infoprompt.model.backbone import Backbone, load_backbone
 from lit_infoprompt.train.callbacks import DevCurve, RngState
 from lit_infoprompt.train.checkpointing import AtomicCheckpointIO
-from lit_infoprompt.config import Config, load_saved, processes, uses_cuda
+from lit_infoprompt.config import Config, processes, uses_cuda
 from lit_infoprompt.train.console import StepBar, quiet_dependencies
 from lit_infoprompt.convergence import curve_summary
 from lit_infoprompt.tasks.datamodule import FewShotDataModule
-from lit_infoprompt.errors import InputError
+from lit_infoprompt.errors import InputError, Interrupted
 from lit_infoprompt.model.head import ClassHead, verbalizer_init
 from lit_infoprompt.hub import resolve_backbone
 from lit_infoprompt.train.metrics import build_metrics
 from lit_infoprompt.model.module import PromptClassifier
 from lit_infoprompt.model.prompt import build_prompt, initial_prompt
+from lit_infoprompt.train.preflight import resumable_config, saved_run_config
 from lit_infoprompt.provenance import code_version, environment, version_of
 from lit_infoprompt.train.ranks import claim_run_dir, is_global_zero, throttle_sigterm_check
 from lit_infoprompt.train.rundir import forget_unstarted, keep_metrics_csv, write_json
@@ -46,6 +47,9 @@ log = logging.getLogger(__name__)
 warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")
 warnings.filterwarnings("ignore", message=r".*Experiment logs directory .* exists and is not empty.*")
 warnings.filterwarnings("ignore", message=r".*is smaller than the logging interval.*")  # few-shot epochs are short
+# A few-shot split is a few dozen examples, encoded once: worker processes would only add their start-up time
+# (data.num_workers sets them where a task's files are large).
+warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
 
 
 def build_module(config: Config, backbone: Backbone, tokenizer, label_ids) -> PromptClassifier:
@@ -62,6 +66,7 @@ def build(config: Config, backbone: Backbone = None, tokenizer=None):
     L.seed_everything(config.seed, workers=True, verbose=False)
     if backbone is None:
         backbone, tokenizer = load_backbone(config.model)
+    backbone.check_length(config.model.max_length, config.model.name)  # not an IndexError deep in the encoder
     datamodule = FewShotDataModule(config, tokenizer, config.prompt.length)
     split = datamodule.prepare_split()
     label_ids = label_word_ids(config.task.label_words, tokenizer, datamodule.encoder.mask_space)
@@ -105,23 +110,13 @@ def make_trainer(config: Config, run_dir: Path, callbacks, loggers) -> L.Trainer
     return trainer
 
 
-def saved_config(run_dir: Path) -> Config:
-    path = run_dir / "config.yaml"
-    if not path.is_file():
-        raise InputError(f"cannot resume {run_dir}: no config.yaml (not a run directory)")
-    config = load_saved(path)
-    config.resume = str(run_dir)
-    return config
+saved_config = saved_run_config  # a run directory's config.yaml (predict and export read runs through it)
 
 
 def check_resumable(run_dir: Path, split: dict) -> Path:
-    """The last checkpoint of an unfinished run whose data is unchanged."""
-    if (run_dir / "summary.json").is_file():
-        raise InputError(f"cannot resume {run_dir}: it has finished (summary.json exists)")
+    """The last checkpoint of an unfinished run (``preflight.resumable_config`` checked that) whose data is
+    unchanged."""
     last = run_dir / "checkpoints" / "last.ckpt"
-    if not last.is_file():
-        raise InputError(f"cannot resume {run_dir}: no checkpoints/last.ckpt yet (it stopped before its first "
-                         f"dev evaluation); start it again instead")
     saved = OmegaConf.load(run_dir / "split.json")
     if saved.checksum != split["checksum"]:
         raise InputError(f"cannot resume {run_dir}: the data changed (split checksum {split['checksum'][:12]} "
@@ -138,13 +133,23 @@ def resolve_precision(config: Config) -> None:
         torch.set_float32_matmul_precision("high")
     if config.trainer.precision != "auto":
         return
-    if cuda and torch.cuda.is_bf16_supported():
+    if cuda and native_bf16():
         config.trainer.precision = "bf16-mixed"
     else:
         config.trainer.precision = "32-true"
         if cuda:
             log.warning("NOTICE precision: %s has no bf16: trainer.precision=32-true (float32 matmuls in TF32)",
                         torch.cuda.get_device_name())
+
+
+def native_bf16() -> bool:
+    """Whether the GPU computes bf16 in hardware. ``including_emulation=False``: torch otherwise says yes for a V100
+    or T4 too, whose bf16 is emulated and slower than float32, and they would default to bf16-mixed without the
+    notice; a torch whose ``is_bf16_supported`` has no such argument counts native support only."""
+    try:
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    except TypeError:  # the argument came with torch 2.4; before, emulation was not counted
+        return bool(torch.cuda.is_bf16_supported())
 
 
 def check_devices(config: Config) -> None:
@@ -168,7 +173,7 @@ def run(config: Config, backbone: Backbone = None, tokenizer=None) -> dict:
     quiet_dependencies()  # Lightning's promotions, accelerator lines and internal deprecations: not the project's
     resume_dir = Path(config.resume) if config.resume else None
     if resume_dir is not None:
-        config = saved_config(resume_dir)
+        config = resumable_config(resume_dir)  # finished, or nothing to resume from: one line, before loading
     check_devices(config)
     resolve_backbone(config)  # model.name=auto: roberta-large, or the fallback with a notice
     resolve_precision(config)  # trainer.precision=auto: bf16-mixed on a GPU that has it, else 32-true
@@ -182,13 +187,26 @@ def run(config: Config, backbone: Backbone = None, tokenizer=None) -> dict:
         run_dir, last = claim_run_dir(config, split), None
     try:
         return train_and_test(config, module, datamodule, split, run_dir, last, resume_dir, started)
-    except (Exception, KeyboardInterrupt, SystemExit):
+    except (Exception, KeyboardInterrupt, SystemExit) as err:
+        # Lightning answers Ctrl-C inside fit/validate/test with sys.exit(1), raised while handling the interrupt
+        interrupted = isinstance(err, KeyboardInterrupt) or (
+            isinstance(err, SystemExit) and isinstance(err.__context__, KeyboardInterrupt))
+        trainer = getattr(module, "_trainer", None)
+        step = trainer.global_step if trainer is not None else 0
+        line = ""
         if is_global_zero(config):
             if resume_dir is None:
                 forget_unstarted(run_dir)
             if (run_dir / "checkpoints" / "last.ckpt").is_file() and not (run_dir / "summary.json").is_file():
-                log.warning("stopped: resume it with `make train RESUME=%s` (python -m lit_infoprompt train "
-                            "resume=%s)", run_dir, run_dir)
+                line = (f"{f'interrupted at step {step}' if interrupted else 'stopped'}: resume it with "
+                        f"`make train RESUME={run_dir}` (python -m lit_infoprompt train resume={run_dir})")
+            elif interrupted and not run_dir.exists():
+                line = (f"interrupted at step {step} before the first checkpoint (one is saved at every dev "
+                        f"evaluation, every {config.trainer.val_every} steps): nothing was saved, {run_dir} removed")
+            if line:
+                log.warning("%s", line)
+        if interrupted:
+            raise Interrupted(line) from None  # said: the CLI exits 130 without another line
         raise
 
 
