@@ -204,3 +204,25 @@ def test_a_longer_max_length_than_the_model_takes_is_one_error(roberta_dir, tmp_
     code = main(["train", *tiny_overrides(roberta_dir, tmp_path / "runs", "model.max_length=256")])
     assert code == 2
     assert not (tmp_path / "runs").exists()
+
+
+def test_the_position_limit_follows_the_family():
+    """RoBERTa-like families lose the padding index and the one before it; DeBERTa-v3 (relative positions only)
+    has no limit to check; BERT takes its max_position_embeddings."""
+    import transformers
+
+    from lit_infoprompt.model.backbone import Backbone
+
+    small = dict(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)
+    cases = [("RobertaModel", "RobertaConfig", dict(max_position_embeddings=130, pad_token_id=1), 128),
+             ("BertModel", "BertConfig", dict(max_position_embeddings=128), 128),
+             ("DebertaV2Model", "DebertaV2Config", dict(max_position_embeddings=128, position_biased_input=False,
+                                                        relative_attention=True, position_buckets=16), None)]
+    for model_cls, config_cls, extra, limit in cases:
+        model = getattr(transformers, model_cls)(getattr(transformers, config_cls)(**small, **extra))
+        backbone = Backbone(model, None, dropout=False)
+        assert backbone.max_positions == limit, model_cls
+        if limit is not None:
+            with pytest.raises(InputError, match=f"model.max_length={limit + 1} is more than m takes"):
+                backbone.check_length(limit + 1, "m")
+        backbone.check_length(limit or 10_000, "m")

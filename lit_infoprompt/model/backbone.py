@@ -155,9 +155,11 @@ class Backbone(nn.Module):
         index); None where the family has no such limit in its config."""
         config = self.model.config
         limit = getattr(config, "max_position_embeddings", None)
-        if not limit or getattr(config, "position_embedding_type", "absolute") != "absolute":
+        relative = getattr(config, "position_embedding_type", "absolute") != "absolute" or (
+            config.model_type.startswith("deberta") and not getattr(config, "position_biased_input", True))
+        if not limit or relative:
             return None
-        if config.model_type in ("roberta", "xlm-roberta", "camembert"):
+        if config.model_type in ("roberta", "xlm-roberta", "camembert", "mpnet"):
             limit -= (config.pad_token_id or 0) + 1
         return limit
 
