@@ -11,9 +11,9 @@ into the caches the runs read; runs on compute nodes without network (``HF_HUB_O
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from lit_infoprompt import hub
 from lit_infoprompt.fetch import cache_root, ensure_model
@@ -23,13 +23,14 @@ from lit_infoprompt.tasks.sources import data_state, resolve_files
 @dataclass(frozen=True)
 class Need:
     """One input of a set of runs: a backbone (``kind="model"``, ``name`` a hub id, a folder or the fallback) or
-    a task's data (``kind="data"``, ``name`` the task, ``protocol``)."""
+    a task's data (``kind="data"``, ``name`` the task, ``protocol``, and the first ``config`` that reads it)."""
 
     kind: str
     name: str
     protocol: str = ""
     data_dir: Optional[str] = None
     cache_dir: str = ""
+    config: Any = field(default=None, compare=False, hash=False)
 
 
 def needs_of(configs: Sequence) -> List[Need]:
@@ -37,12 +38,13 @@ def needs_of(configs: Sequence) -> List[Need]:
     seen: Dict[Need, None] = {}
     for c in configs:
         seen.setdefault(Need("model", c.model.name), None)
-        seen.setdefault(Need("data", c.task.name, c.data.protocol, c.data.dir, c.data.cache_dir), None)
+        seen.setdefault(Need("data", c.task.name, c.data.protocol, c.data.dir, c.data.cache_dir, c), None)
     return list(seen)
 
 
-def _task(need: Need, configs: Sequence):
-    return next(c for c in configs if c.task.name == need.name and c.data.protocol == need.protocol)
+def _hub_name(need: Need) -> str:
+    """The model a need names, ``auto`` read as the paper's backbone (what ``make fetch`` gets)."""
+    return hub.PAPER_BACKBONE if need.name == hub.DEFAULT_MODEL else need.name
 
 
 def missing(configs: Sequence) -> List[str]:
@@ -50,8 +52,8 @@ def missing(configs: Sequence) -> List[str]:
     out = []
     for need in needs_of(configs):
         if need.kind == "model":
-            name = hub.PAPER_BACKBONE if need.name == hub.DEFAULT_MODEL else need.name
-            if name == hub.DEFAULT_MODEL or Path(name).expanduser().is_dir():
+            name = _hub_name(need)
+            if Path(name).expanduser().is_dir():
                 continue
             if Path(name).name == hub.FALLBACK_NAME and Path(name).parent == hub.models_dir():
                 if not hub.fallback_ready():
@@ -62,7 +64,7 @@ def missing(configs: Sequence) -> List[str]:
                 out.append(f"model {name} ({'only partly in' if state == 'partial' else 'not in'} the Hugging Face "
                            f"cache {cache_root()}{': no ' + ' and no '.join(lacks) if state == 'partial' else ''})")
         else:
-            why = data_state(_task(need, configs))
+            why = data_state(need.config)
             if why:
                 out.append(f"data of {need.name}: {why}")
     return out
@@ -80,8 +82,7 @@ def prefetch(configs: Sequence) -> None:
             hub.check_model_name(name)
             ensure_model(name)
         else:
-            c = _task(need, configs)
-            resolve_files(c.task, c.data)
+            resolve_files(need.config.task, need.config.data)
 
 
 def fetch_configs(configs: Sequence, needs: Optional[List[Need]] = None) -> List[str]:
@@ -90,7 +91,7 @@ def fetch_configs(configs: Sequence, needs: Optional[List[Need]] = None) -> List
     done = []
     for need in needs if needs is not None else needs_of(configs):
         if need.kind == "model":
-            name = hub.PAPER_BACKBONE if need.name == hub.DEFAULT_MODEL else need.name
+            name = _hub_name(need)
             if Path(name).expanduser().is_dir():
                 done.append(f"model {name}: a local folder")
                 continue
@@ -100,8 +101,7 @@ def fetch_configs(configs: Sequence, needs: Optional[List[Need]] = None) -> List
                 continue
             done.append(f"model {ensure_model(name)}: in {cache_root()}")
         else:
-            c = _task(need, configs)
-            files = resolve_files(c.task, c.data)
+            files = resolve_files(need.config.task, need.config.data)
             done.append(f"data of {need.name} ({need.protocol}): {files.train.parent}")
     return done
 
