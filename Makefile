@@ -40,6 +40,7 @@
 #                                                     differs is refused unless REPLACE names it
 #   make theory                                       GD on a synthetic InfoNCE head loss -> docs/theory.png
 #   make test
+#   make test-fast                                    all but training, subprocess and slow tests: a few minutes
 #   make bench [BENCH_MODEL=<dir>] [BENCH_DATA=<dir>]   ours vs PEFT on CPU (all-MiniLM-L6-v2, CB, batch 8)
 #   make bench-gpu                                    ours vs PEFT, roberta-large shape, bf16, 16x128 and 32x256
 #   make bench-workers [WORKERS=2]                    a 6-run CB sweep: sequential vs WORKERS parallel workers
@@ -103,11 +104,13 @@ ifneq ($(strip $(HUB)),)
 export LIT_INFOPROMPT_HUB := $(HUB)
 endif
 
-TRAIN_ARGS = task=$(TASK) method=$(METHOD) data.shots=$(SHOTS) seed=$(SEED) \
+# a sweep (compare, robustness) gives each run its method and seed itself: METHODS=, SEEDS=
+SWEEP_ARGS = task=$(TASK) data.shots=$(SHOTS) \
 	$(if $(MODEL),model.name=$(MODEL)) $(if $(DATA_DIR),data.dir=$(DATA_DIR)) \
 	$(if $(MAX_STEPS),trainer.max_steps=$(MAX_STEPS)) \
 	$(if $(GPUS),trainer.accelerator=gpu trainer.devices=$(GPUS) $(if $(filter-out 1,$(GPUS)),trainer.strategy=ddp)) \
 	$(ARGS)
+TRAIN_ARGS = method=$(METHOD) seed=$(SEED) $(SWEEP_ARGS)
 LAUNCH_ARGS = $(if $(WORKERS),workers=$(WORKERS)) $(if $(THREADS),threads=$(THREADS)) \
 	$(if $(LAUNCHER),launcher=$(LAUNCHER)) $(if $(SLURM_PARTITION),slurm_partition=$(SLURM_PARTITION)) \
 	$(if $(SLURM_GPUS),slurm_gpus=$(SLURM_GPUS)) $(if $(SLURM_TIME),slurm_time=$(SLURM_TIME)) \
@@ -124,7 +127,7 @@ GPU_CHECK_ARGS ?=
 # gpu-check runs where no .venv can be made (a GPU machine without network): the venv's python if there is one
 GPU_PYTHON ?= $(if $(wildcard $(PY)),$(PY),python3)
 
-.PHONY: help env env-latest lock train experiment paper fetch predict evaluate compare robustness report test bench bench-workers bench-gpu \
+.PHONY: help env env-latest lock train experiment paper fetch predict evaluate compare robustness report test test-fast bench bench-workers bench-gpu \
 	bench-cli gpu-bundle gpu-check gpu-check-dry theory clean-env
 
 # Torch first, from TORCH; then the project. With LOCK: every other package at its locked version (pip constraints);
@@ -162,7 +165,7 @@ train: env
 	$(PY) -m lit_infoprompt train $(if $(RESUME),resume=$(RESUME),$(TRAIN_ARGS))
 
 compare: env
-	$(PY) -m lit_infoprompt compare $(TRAIN_ARGS) "methods=[$(subst $(space),$(comma),$(strip $(METHODS)))]" \
+	$(PY) -m lit_infoprompt compare $(SWEEP_ARGS) "methods=[$(subst $(space),$(comma),$(strip $(METHODS)))]" \
 		"seeds=[$(subst $(space),$(comma),$(strip $(SEEDS)))]" $(if $(TARGET),target=$(TARGET)) \
 		$(if $(MARGIN),margin=$(MARGIN)) \
 		$(if $(LRS),"prompt_lrs=[$(subst $(space),$(comma),$(strip $(LRS)))]") $(if $(NAME),name=$(NAME)) \
@@ -181,6 +184,10 @@ paper: env
 
 test: env
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q
+
+# the edit-test loop: every test but those that train, start a process or take over ~2 s (tests/conftest.py)
+test-fast: env
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -m "not slow and not subprocess and not train"
 
 bench: env
 	$(PY) benchmarks/bench.py --model $(BENCH_MODEL) --data-dir $(BENCH_DATA) --batch-size 8 \
@@ -210,7 +217,7 @@ gpu-check-dry: env
 		--out runs/gpu-check-dry/gpu_check.json $(GPU_CHECK_ARGS)
 
 robustness: env
-	$(PY) -m lit_infoprompt robustness $(TRAIN_ARGS) "methods=[$(subst $(space),$(comma),$(strip $(METHODS)))]" \
+	$(PY) -m lit_infoprompt robustness $(SWEEP_ARGS) "methods=[$(subst $(space),$(comma),$(strip $(METHODS)))]" \
 		"seeds=[$(subst $(space),$(comma),$(strip $(SEEDS)))]" $(if $(LR_FROM),prompt_lr_from=$(LR_FROM)) \
 		$(if $(NAME),name=$(NAME)) $(if $(ALLOW_MIXED),allow_mixed_versions=true) $(LAUNCH_ARGS)
 

@@ -12,8 +12,7 @@ import json
 import statistics
 from pathlib import Path
 
-from lit_infoprompt.sweep.declared import EXPERIMENTS_DIR
-from lit_infoprompt.sweep.experiment import load_experiment
+from lit_infoprompt.experiment import EXPERIMENTS_DIR, load_experiment
 from lit_infoprompt.sweep.plan import backtest
 
 

@@ -85,7 +85,7 @@ def end_process_group() -> None:
         dist.destroy_process_group()
 
 
-def train(args) -> int:
+def cmd_train(args) -> int:
     from lit_infoprompt.config import load_config
     from lit_infoprompt.train.preflight import check_run, take_quiet_flag
 
@@ -104,7 +104,7 @@ def train(args) -> int:
     return 0
 
 
-def fetch_backbone(args) -> int:
+def cmd_fetch_backbone(args) -> int:
     from lit_infoprompt.hub import fetch_fallback
 
     if args:
@@ -113,10 +113,12 @@ def fetch_backbone(args) -> int:
     return 0
 
 
-def fetch(args) -> int:
+def cmd_fetch(args) -> int:
     """``make fetch [E=<experiment>|PAPER=1] [TASK=..] [MODEL=..]``: every input of those runs into the caches."""
+    from pathlib import Path
+
     from lit_infoprompt.config import CONF_DIR, load_config
-    from lit_infoprompt.sweep.experiment import load_experiment
+    from lit_infoprompt.experiment import load_experiment
     from lit_infoprompt.sweep.fetching import fetch_configs, needs_of
 
     bad = [a for a in args if "=" not in a]
@@ -132,19 +134,19 @@ def fetch(args) -> int:
     if paper in ("true", "1"):
         root = Path(folder) if folder else CONF_DIR / "experiment" / "paper"
         experiments += [load_experiment(p.stem, root) for p in sorted(root.glob("*.yaml"))]
-    overrides = [[*e.run_overrides(), *extra] for e in experiments] + ([[f"task={task}", *extra]] if task else [])
-    if not overrides and "model.name" not in keys:
+    wanted = [([*e.overrides, *extra], e.settings()) for e in experiments] + ([(extra, {"task": task})] if task else [])
+    if not wanted and "model.name" not in keys:
         raise InputError("fetch needs experiment=<name> (E=), paper=true (PAPER=1), task=<task> (TASK=) or "
                          "model.name=<model> (MODEL=)")
-    configs = [load_config(o) for o in overrides] or [load_config(extra)]
-    needs = None if overrides else [n for n in needs_of(configs) if n.kind == "model"]
+    configs = [load_config(o, values=v) for o, v in wanted] or [load_config(extra)]
+    needs = None if wanted else [n for n in needs_of(configs) if n.kind == "model"]
     for line in fetch_configs(configs, needs):
         print(f"ready: {line}")
     print("runs here, or on machines that share these folders, find them without network (HF_HUB_OFFLINE=1)")
     return 0
 
 
-def compare(args) -> int:
+def cmd_compare(args) -> int:
     from lit_infoprompt.sweep.comparison_runs import compare as run_compare
 
     out = run_compare(args)
@@ -153,9 +155,9 @@ def compare(args) -> int:
     return 0
 
 
-def experiment(args) -> int:
+def cmd_experiment(args) -> int:
     from lit_infoprompt.sweep.before_runs import check_experiment
-    from lit_infoprompt.sweep.experiment import parse_experiment_args, run_experiment
+    from lit_infoprompt.sweep.experiment_runs import parse_experiment_args, run_experiment
 
     e, extra, out_dir, archive, planned = parse_experiment_args(args)
     configs = check_experiment(e, extra, planned=planned)  # arms, backbone, data: once, before the plan or any run
@@ -172,22 +174,22 @@ def experiment(args) -> int:
     return 0
 
 
-def paper(args) -> int:
-    from lit_infoprompt.sweep.paper import paper_plan, parse_paper_args, plan_text, run_paper
+def cmd_paper(args) -> int:
+    from lit_infoprompt.sweep.paper import paper_plan, paper_plan_text, parse_paper_args, run_paper
 
     p = parse_paper_args(args)
     if p.planned:
         from lit_infoprompt.sweep.fetching import missing_lines
 
         plans = paper_plan(p)
-        print(plan_text(p, plans))
+        print(paper_plan_text(p, plans))
         print("\n".join(missing_lines([x.config for x in plans], "make fetch PAPER=1")))
         return 0
     print(f"wrote {run_paper(p)}")
     return 0
 
 
-def export_peft(args) -> int:
+def cmd_export_peft(args) -> int:
     from pathlib import Path
 
     if len(args) != 2:
@@ -201,19 +203,19 @@ def export_peft(args) -> int:
     return 0
 
 
-def predict(args) -> int:
+def cmd_predict(args) -> int:
     from lit_infoprompt.tools.predict import predict_command
 
     return predict_command(args)
 
 
-def evaluate(args) -> int:
+def cmd_evaluate(args) -> int:
     from lit_infoprompt.tools.predict import predict_command
 
     return predict_command(args, evaluate=True)
 
 
-def theory(args) -> int:
+def cmd_theory(args) -> int:
     from pathlib import Path
 
     from lit_infoprompt.tools.theory import check
@@ -229,7 +231,7 @@ def theory(args) -> int:
     return 0 if ok else 1
 
 
-def robustness(args) -> int:
+def cmd_robustness(args) -> int:
     from lit_infoprompt.sweep.robustness_runs import robustness as run_robustness
 
     out = run_robustness(args)
@@ -237,7 +239,7 @@ def robustness(args) -> int:
     return 0
 
 
-def report(args) -> int:
+def cmd_report(args) -> int:
     from lit_infoprompt.sweep.reporting import report as write_report
 
     keys = {a.partition("=")[0]: a.partition("=")[2] for a in args if "=" in a}
@@ -251,9 +253,10 @@ def report(args) -> int:
 
 
 HELP = ("-h", "--help")
-COMMANDS = {"train": train, "experiment": experiment, "paper": paper, "compare": compare, "robustness": robustness, "report": report,
-            "predict": predict, "evaluate": evaluate, "export-peft": export_peft, "theory": theory, "fetch-backbone": fetch_backbone,
-            "fetch": fetch}
+COMMANDS = {"train": cmd_train, "experiment": cmd_experiment, "paper": cmd_paper, "compare": cmd_compare,
+            "robustness": cmd_robustness, "report": cmd_report, "predict": cmd_predict, "evaluate": cmd_evaluate,
+            "export-peft": cmd_export_peft, "theory": cmd_theory, "fetch-backbone": cmd_fetch_backbone,
+            "fetch": cmd_fetch}  # command -> its handler, cmd_<command>
 
 
 def main(argv=None) -> int:

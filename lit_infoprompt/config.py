@@ -1,7 +1,8 @@
 """Typed configuration: dataclasses are the schema, YAML under ``conf/`` and ``key=value`` overrides fill them.
 
 Composition order (later wins): the dataclass defaults, ``conf/config.yaml``, ``conf/task/<task>.yaml``,
-``conf/method/<method>.yaml``, then the command-line overrides. ``task=`` and ``method=`` pick the files.
+``conf/method/<method>.yaml``, then typed settings (``values``: an experiment file's, already typed), then the
+command-line overrides. ``task=`` and ``method=`` pick the files.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, List, Mapping, Optional
 
 from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
@@ -200,6 +201,18 @@ def _parse_override(item: str):
                          f"braces or colons: key=\"'...'\"") from None
 
 
+def _nested(values: Mapping[str, Any]) -> dict:
+    """``{"data.budget": 64}`` as ``{"data": {"budget": 64}}``."""
+    out: dict = {}
+    for key, value in values.items():
+        *sections, name = key.split(".")
+        node = out
+        for section in sections:
+            node = node.setdefault(section, {})
+        node[name] = value
+    return out
+
+
 def _yaml(path: Path, what: str) -> Any:
     if not path.is_file():
         known = sorted(p.stem for p in path.parent.glob("*.yaml"))
@@ -234,16 +247,23 @@ def _base(path: str, version: int):
     return _merge(OmegaConf.structured(Config), OmegaConf.load(path), "conf/config.yaml")
 
 
-def load_config(overrides: List[str] = (), conf_dir: Path = CONF_DIR, origins: Optional[dict] = None) -> Config:
+def load_config(overrides: List[str] = (), conf_dir: Path = CONF_DIR, origins: Optional[dict] = None,
+                values: Optional[Mapping[str, Any]] = None, values_from: str = "the experiment") -> Config:
     """Compose the config; every unknown key or bad value raises ``InputError`` naming the key and where it was
-    written (``origins``: override -> words, e.g. an experiment file; default: the command line)."""
+    written (``origins``: override -> words, e.g. an experiment file; default: the command line). ``values``:
+    typed settings by dotted key (``{"data.budget": 64, "seed": 13}``; ``task`` and ``method`` pick the files as
+    overrides do), merged before ``overrides``, so the command line wins; ``values_from`` names where they come
+    from in an error line."""
     picks, rest = _split_overrides(list(overrides))
+    values = dict(values or {})
     base = _base(str(conf_dir / "config.yaml"), (conf_dir / "config.yaml").stat().st_mtime_ns)
-    task, method = picks.get("task", base.task.name), picks.get("method", base.method.name)
+    task = picks.get("task", values.pop("task", base.task.name))
+    method = picks.get("method", values.pop("method", base.method.name))
     task_file = Path(task) if task.endswith((".yaml", ".yml")) else conf_dir / "task" / f"{task}.yaml"
     task = task_file.stem  # task=path/to/mytask.yaml brings a task of your own (e.g. TACRED as relation jsonl)
     parts = [(lambda: {"task": _yaml(task_file, "task")}, str(task_file)),  # (make it, where it was written)
              (lambda: {"method": _yaml(conf_dir / "method" / f"{method}.yaml", "method")}, f"conf/method/{method}.yaml"),
+             *([(lambda: _nested(values), values_from)] if values else []),
              *[(lambda o=o: _parse_override(o), (origins or {}).get(o, "the command line")) for o in rest]]
     try:  # one merge, as each copies the whole config (plans compose hundreds); a wrong part: one by one, to name it
         cfg = OmegaConf.merge(base, *[make() for make, _ in parts])

@@ -3,7 +3,11 @@ tokenizer trained in the test on the fixture text. No files are downloaded, noth
 
 from __future__ import annotations
 
+import ast
+import inspect
 import json
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -96,3 +100,77 @@ def tiny_config(roberta_dir, tmp_path):
     from lit_infoprompt.config import load_config
 
     return lambda *extra: load_config(tiny_overrides(roberta_dir, tmp_path / "runs", *extra))
+
+
+# -- two speeds: `make test` runs every test, `make test-fast` those marked none of subprocess, train, slow ---------
+# The rule: a test that starts a process, or whose slowest case takes over FAST_LIMIT_S here (2 cores, under load),
+# is marked, and the marker says why:
+# subprocess: starts another Python process (the CLI in a fresh interpreter, gloo or torchrun processes, a worker
+#             pool): marked here when the test, or a fixture or helper of the test folder it names, does so in its
+#             own code (below); by hand where the process starts inside the package (a sweep with workers).
+# train:      over the limit because it trains through Lightning in this process (a run, a sweep): by hand.
+# slow:       over the limit for another reason (the archive, a timeout, a scan of the package): by hand.
+# A test-fast run ends with the unmarked tests whose call took longer: mark them. (A module-scoped fixture's setup
+# is timed on its first test: --durations shows it; marking that test only moves the cost to the next one.)
+PROCESS_STARTERS = {"subprocess", "Popen", "multiprocessing", "run_pool"}  # names whose use starts a process
+TESTS = Path(__file__).resolve().parent
+FAST_LIMIT_S = 2.0
+
+
+def _of_the_test_folder(obj) -> bool:
+    try:
+        return Path(inspect.getsourcefile(obj)).resolve().is_relative_to(TESTS)
+    except TypeError:  # a builtin, a class from C
+        return False
+
+
+def starts_a_process(function) -> bool:
+    """Whether ``function``, or a function or fixture of the test folder that it names or takes (transitively),
+    uses subprocess, multiprocessing, sys.executable or the sweep's worker pool in its code (not its comments)."""
+    todo, seen = [function], set()
+    while todo:
+        fn = todo.pop()
+        if id(fn) in seen:
+            continue
+        seen.add(id(fn))
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+        except (OSError, TypeError, SyntaxError):
+            continue
+        names = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and (node.attr in PROCESS_STARTERS or (
+                    node.attr == "executable" and isinstance(node.value, ast.Name) and node.value.id == "sys")):
+                return True
+            if isinstance(node, ast.alias) and node.name.split(".")[0] in PROCESS_STARTERS:
+                return True
+            names |= {node.id} if isinstance(node, ast.Name) else {node.arg} if isinstance(node, ast.arg) else set()
+        if names & PROCESS_STARTERS:
+            return True
+        scope = vars(sys.modules[__name__]) | vars(inspect.getmodule(fn) or sys.modules[__name__])
+        todo += [obj for name in names
+                 if callable(obj := scope.get(name)) and not inspect.isclass(obj) and _of_the_test_folder(obj)]
+    return False
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if isinstance(item, pytest.Function) and starts_a_process(item.function):
+            item.add_marker(pytest.mark.subprocess)
+
+
+_unmarked_and_slow = []
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call" and report.duration > FAST_LIMIT_S and not {"subprocess", "train", "slow"} & set(
+            report.keywords):
+        _unmarked_and_slow.append((report.duration, report.nodeid))
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    if _unmarked_and_slow and "not " in (config.option.markexpr or ""):
+        terminalreporter.write_sep("-", f"over {FAST_LIMIT_S:.0f} s and in the fast suite: mark them "
+                                        f"(tests/conftest.py)")
+        for duration, nodeid in sorted(_unmarked_and_slow, reverse=True):
+            terminalreporter.write_line(f"{duration:6.1f}s {nodeid}")

@@ -17,8 +17,10 @@ from lit_infoprompt.analysis.report import recompute
 from lit_infoprompt.config import load_config, to_yaml
 from lit_infoprompt.errors import InputError
 from lit_infoprompt.sweep import comparison_runs as compare_module
-from lit_infoprompt.sweep.args import Arm, arm_configs, chosen_rates, parse_sweep
-from lit_infoprompt.sweep.comparison_runs import compare, grid_jobs, run_all
+from lit_infoprompt.experiment import Arm
+from lit_infoprompt.sweep.args import arm_configs, chosen_rates, parse_sweep
+from lit_infoprompt.sweep.comparison_runs import compare, run_all
+from lit_infoprompt.sweep.grid import grid_jobs
 
 ROOT = Path(__file__).resolve().parents[1]
 LW = "pt_lw=prompt_tuning+prompt.init=label_words"
@@ -54,7 +56,7 @@ def two_arms(root: Path) -> list:
 def test_an_arm_is_a_preset_with_overrides_under_its_own_name():
     sweep = parse_sweep([f"methods=[prompt_tuning,{LW},g1=infoprompt+method.head_weight=1+optim.head_lr=1e+3]"])
     assert sweep.methods == ["prompt_tuning", "pt_lw", "g1"]
-    assert [a for a in sweep.arm_list()] == [
+    assert [a for a in sweep.arms] == [
         Arm("prompt_tuning", "prompt_tuning"), Arm("pt_lw", "prompt_tuning", ("prompt.init=label_words",)),
         Arm("g1", "infoprompt", ("method.head_weight=1", "optim.head_lr=1e+3"))]  # '+' of 1e+3 is no separator
     configs = arm_configs(sweep)
@@ -101,14 +103,15 @@ def test_every_arm_is_checked_before_anything_runs(roberta_dir, tmp_path):
 
 # -- the grid --------------------------------------------------------------------------------------------
 def test_each_arm_runs_with_its_overrides_and_fails_on_its_own(monkeypatch):
-    arms = parse_sweep([f"methods=[prompt_tuning,{LW}]"]).arm_list()
+    arms = parse_sweep([f"methods=[prompt_tuning,{LW}]"]).arms
     jobs = grid_jobs(["task=cb"], arms, [13, 21], [1e-3, 1e-2])
     assert [(j.label, j.method, j.seed, j.prompt_lr) for j in jobs][:5:4] == [
         ("prompt_tuning", "prompt_tuning", 13, 1e-3), ("pt_lw", "prompt_tuning", 13, 1e-3)]
-    assert jobs[4].overrides == ("task=cb", "optim.prompt_lr=0.001", "method=prompt_tuning",
-                                 "prompt.init=label_words", "seed=13")
-    assert grid_jobs(["task=cb"], ["prompt_tuning"], [13])[0].overrides == ("task=cb", "method=prompt_tuning",
-                                                                            "seed=13")
+    lw = jobs[4].config  # composed once, typed: the arm's override, its preset, the grid's rate and seed
+    assert (lw.task.name, lw.optim.prompt_lr, lw.method.name, lw.prompt.init, lw.seed) == \
+        ("cb", 1e-3, "prompt_tuning", "label_words", 13)
+    plain = grid_jobs(["task=cb"], ["prompt_tuning"], [13])[0].config
+    assert (plain.method.name, plain.seed, plain.prompt.init) == ("prompt_tuning", 13, load_config([]).prompt.init)
     # pt_lw seed 13 fails at 1e-2: that seed leaves pt_lw's grid, not prompt_tuning's (the same preset)
     def results(jobs, launch, report):
         return [{"error": "NonFiniteLoss: x"} if (j.label, j.seed, j.prompt_lr) == ("pt_lw", 13, 1e-2)
@@ -216,6 +219,7 @@ def files(folder: Path) -> dict:
     return {p.name: p.read_bytes() for p in folder.iterdir() if p.suffix != ".png"}
 
 
+@pytest.mark.slow
 def test_the_report_computes_an_arm_comparison_again_from_its_spec(tmp_path):
     folder = archived(tmp_path, ["pt_lw", "prompt_tuning"], ARMS)
     before = files(folder)
@@ -226,6 +230,7 @@ def test_the_report_computes_an_arm_comparison_again_from_its_spec(tmp_path):
     assert files(folder) == before and "`pt_lw` = `prompt_tuning`" in before["summary.md"].decode()
 
 
+@pytest.mark.slow
 def test_an_old_spec_without_arms_recomputes_as_before(tmp_path):
     archive = tmp_path / "archive"
     dirs = [stand_in_run(archive, m, s, 0.5 + s / 100, 0.6) for m in ("prompt_tuning", "infoprompt") for s in (13, 21)]
@@ -246,6 +251,7 @@ def test_an_old_spec_without_arms_recomputes_as_before(tmp_path):
 
 
 # -- the whole command, and make ---------------------------------------------------------------------------
+@pytest.mark.train
 def test_compare_runs_two_arms_of_one_preset_and_reuses_them(roberta_dir, tmp_path):
     args = tiny_overrides(roberta_dir, tmp_path / "runs", "trainer.max_steps=2", "trainer.val_every=2", "archive=null")
     out = compare([*args, f"methods=[prompt_tuning,{LW}]", "seeds=[13]"])
@@ -271,16 +277,16 @@ def test_make_passes_an_arm_through_methods():
     call = next(x for x in line.replace("\\\n", " ").splitlines() if x.startswith("PYBIN -m lit_infoprompt compare"))
     sweep = parse_sweep(shlex.split(call)[4:])
     assert sweep.methods == ["prompt_tuning", "pt_lw", "g1"]
-    assert sweep.arms["g1"] == Arm("g1", "infoprompt", ("method.head_weight=1",))
+    assert sweep.arms[2] == Arm("g1", "infoprompt", ("method.head_weight=1",))
 
 
 def test_the_summary_says_once_what_each_arm_is():
-    from lit_infoprompt.analysis.arms import describe
+    from lit_infoprompt.analysis.arms import describe_arms
 
     arms = {"pt": {"method": "prompt_tuning", "overrides": []},
             "g1": {"method": "infoprompt", "overrides": ["method.head_weight=1"], "match": {"method.head_weight": 1.0}},
             "infoprompt": {"method": "infoprompt", "overrides": [], "match": {"method.head_weight": 0.1}}}
-    [line] = describe(["pt", "infoprompt", "g1"], arms)
+    [line] = describe_arms(["pt", "infoprompt", "g1"], arms)
     assert line.endswith(": `pt` = `prompt_tuning`; `infoprompt` = the preset itself (method.head_weight=0.1); "
                          "`g1` = `infoprompt` with method.head_weight=1.")
-    assert describe(["prompt_tuning", "infoprompt"], None) == []  # presets under their own names: nothing to say
+    assert describe_arms(["prompt_tuning", "infoprompt"], None) == []  # presets under their own names: nothing to say

@@ -11,8 +11,8 @@ from lit_infoprompt.__main__ import main
 from lit_infoprompt.errors import InputError
 from lit_infoprompt.sweep import comparison_runs, grid
 from lit_infoprompt.sweep.before_runs import check_before_runs, check_model_folder
-from lit_infoprompt.sweep.experiment import load_experiment
-from lit_infoprompt.sweep.grid import Arm
+from lit_infoprompt.experiment import load_experiment
+from lit_infoprompt.experiment import Arm
 from lit_infoprompt.sweep.plan import Plan, plan_text, run_command
 
 TINY = Path(__file__).parent / "fixtures" / "models" / "tiny-roberta"

@@ -10,7 +10,7 @@ import math
 import pytest
 
 from lit_infoprompt.analysis.ceiling import (NOT_RECORDED, fraction_column, rep_ceiling_nats, term_against_ceiling,
-                                             verdict, with_fractions)
+                                             ceiling_verdict, with_fractions)
 from lit_infoprompt.analysis.comparison_files import write_comparison
 from lit_infoprompt.config import load_config, to_yaml
 from lit_infoprompt.convergence import EARLY_STEP, INERT_FRACTION, SATURATED_FRACTION
@@ -42,10 +42,11 @@ def archived_rows(head=None, rep=None, steps=(50, 100, 150)):
 
 def test_the_thresholds_and_the_verdict_at_their_edges():
     assert (INERT_FRACTION, SATURATED_FRACTION, EARLY_STEP) == (0.05, 0.95, 100)
-    assert verdict(-0.001) == verdict(0.0) == verdict(0.0499) == "inert"
-    assert verdict(0.05) == verdict(0.5) == verdict(0.95) == "in between"  # "below 5 %", "above 95 %": strict
-    assert verdict(0.9501) == verdict(1.0) == "saturated"
-    assert verdict(None) == NOT_RECORDED
+    assert ceiling_verdict(-0.001) == ceiling_verdict(0.0) == ceiling_verdict(0.0499) == "inert"
+    # "below 5 %", "above 95 %": strict
+    assert ceiling_verdict(0.05) == ceiling_verdict(0.5) == ceiling_verdict(0.95) == "in between"
+    assert ceiling_verdict(0.9501) == ceiling_verdict(1.0) == "saturated"
+    assert ceiling_verdict(None) == NOT_RECORDED
 
 
 def test_the_representation_ceiling_is_derived_from_the_config_and_the_head_ceiling_is_not():

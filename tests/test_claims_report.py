@@ -14,6 +14,7 @@ from lit_infoprompt.analysis.claims_report import claims
 from lit_infoprompt.analysis.claims_words import seeds_needed
 from lit_infoprompt.analysis.comparison_files import write_comparison
 from lit_infoprompt.analysis.power import minimum_detectable
+from lit_infoprompt.experiment import Experiment
 from lit_infoprompt.analysis.declarations import Declared, lacking_lines
 from lit_infoprompt.analysis.robustness_files import write_robustness
 from lit_infoprompt.config import load_config, to_yaml
@@ -64,8 +65,8 @@ MAIN = ["convergence", "accuracy"]
 
 def declared(name: str, claims_: list, kind: str = "compare", steps: int = 1000, seeds=SEEDS,
              arms=("prompt_tuning", "infoprompt", "infoprompt_plus")) -> Declared:
-    return Declared(name, kind, "cb 16-shot", steps, list(arms), list(seeds), list(claims_),
-                    INITS if kind == "robustness" else [])
+    return Declared(Experiment(task="cb", kind=kind, shots=16, steps=steps, arms={a: a for a in arms},
+                               seeds=list(seeds), claims=list(claims_), name=name))
 
 
 # What the stand-in archive's experiment files would declare: the 300-step ones name no claim.
@@ -272,6 +273,7 @@ claims: [convergence, accuracy]
 """
 
 
+@pytest.mark.slow
 def test_a_new_experiment_file_shows_up_in_the_report_with_its_plan(tmp_path):
     """The report reads the experiments folder it is pointed at: a run comparison is read for the claims, and a new
     file, with no code change, is listed as not run with its plan."""
@@ -331,6 +333,7 @@ def test_too_few_seeds_says_when_the_seeds_would_already_do():
         "even 1000 seeds would not detect a true ±0.05 at the observed spread")
 
 
+@pytest.mark.slow
 def test_a_piece_whose_runs_a_larger_comparison_holds_is_read_through_it(tmp_path):
     """The 5-seed piece that chose the rates and the piece that added seeds at them: both keep their evidence
     lines, the closing verdicts come from the larger one only; a comparison at another prompt lr is its own."""
@@ -359,6 +362,7 @@ def test_a_piece_whose_runs_a_larger_comparison_holds_is_read_through_it(tmp_pat
     assert "in `cb-16shot-1000steps`" in closing(alone, "score better", "infoprompt_plus") and "Read through" not in alone
 
 
+@pytest.mark.slow
 def test_the_label_words_control_closes_on_the_largest_piece(tmp_path):
     """A piece read through a larger one keeps its line in the control but gives the closing sentence no verdict:
     on 5 seeds the difference to the label words is too noisy, on 8 it is clear, and only the 8 speak."""
@@ -384,6 +388,7 @@ def test_the_label_words_control_closes_on_the_largest_piece(tmp_path):
     assert "- `infoprompt`:" not in control  # the control is infoprompt_plus's alone
 
 
+@pytest.mark.slow
 def test_the_bottleneck_control_reads_either_arm_first(tmp_path):
     """infoprompt − prompt_tuning_bottleneck per seed, whether the comparison's first arm is infoprompt (the paired
     differences are then to it) or prompt tuning (both arms' differences to it, subtracted)."""

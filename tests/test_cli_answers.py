@@ -150,6 +150,7 @@ def test_make_help_prints_the_makefiles_header():
     assert any(line.startswith("#   make bench-cli") for line in header)
 
 
+@pytest.mark.subprocess
 def test_the_cli_benchmark_sees_every_call_answer_as_expected(tmp_path):
     """benchmarks/bench_cli.py (make bench-cli) checks each call's exit status and error line while it times it:
     run once, every call must behave (timings are reported, never asserted)."""

@@ -10,13 +10,14 @@ import torch
 
 from conftest import tiny_overrides
 from lit_infoprompt.sweep.comparison_runs import compare
-from lit_infoprompt.analysis.statistics import paired_test
+from lit_infoprompt.analysis.aggregates import paired_test
 from lit_infoprompt.sweep.args import parse_sweep
 from lit_infoprompt.analysis.comparison_files import write_comparison
 from lit_infoprompt.config import load_config, load_saved, to_yaml
 from lit_infoprompt.errors import InputError
 
 
+@pytest.mark.train
 def test_compare_runs_reuses_and_writes_the_comparison(roberta_dir, tmp_path):
     args = tiny_overrides(roberta_dir, tmp_path / "runs", "trainer.max_steps=4", "trainer.val_every=2")
     out = compare([*args, "methods=[prompt_tuning,infoprompt_head]", "seeds=[13,21]"])
@@ -76,6 +77,7 @@ def test_aggregate_by_hand(tmp_path):
     assert paired["differences"] == pytest.approx([0.05, 0.10])
 
 
+@pytest.mark.train
 def test_the_default_target_is_pooled_over_the_methods(tmp_path):
     # best dev after training: baseline 0.6 and 0.8, infoprompt 0.7 and 0.8 -> pooled quartiles 0.675, 0.75, 0.8
     dirs = [fake_run(tmp_path, "prompt_tuning", 13, 0.50, [(0, 0.2), (10, 0.6), (20, 0.6)]),
@@ -114,6 +116,7 @@ def test_runs_that_differ_in_more_than_method_and_seed_are_refused(tmp_path):
         write_comparison([dirs[0], other_data], ["prompt_tuning", "infoprompt"], tmp_path / "out", None)
 
 
+@pytest.mark.train
 def test_robustness_and_report_from_runs_on_disk(roberta_dir, tmp_path, monkeypatch):
     import lit_infoprompt.model.backbone
     from lit_infoprompt.sweep.reporting import report
@@ -195,6 +198,7 @@ def test_robustness_refuses_a_comparison_without_a_grid(roberta_dir, tmp_path):
         robustness([*args, "methods=[prompt_tuning]", "seeds=[13]", f"prompt_lr_from={tmp_path}/plain"])
 
 
+@pytest.mark.train
 def test_a_run_saved_before_a_new_config_field_is_still_reused(roberta_dir, tmp_path):
     from lit_infoprompt.analysis.runs import find_run
     args = tiny_overrides(roberta_dir, tmp_path / "runs", "trainer.max_steps=2", "trainer.val_every=2")
@@ -202,15 +206,16 @@ def test_a_run_saved_before_a_new_config_field_is_still_reused(roberta_dir, tmp_
     saved = next((tmp_path / "runs/cb").rglob("config.yaml"))
     saved.write_text("\n".join(line for line in saved.read_text().splitlines() if "dtype:" not in line) + "\n")
     def requested(*extra):  # as the grid asks: the config as the run would save it
-        from lit_infoprompt.sweep.grid import Job, job_config
+        from lit_infoprompt.sweep.grid import grid_jobs, job_config
 
-        return job_config(Job((*args, "method=prompt_tuning", "seed=13", *extra), "prompt_tuning", 13))
+        return job_config(grid_jobs([*args, *extra], ["prompt_tuning"], [13])[0])
 
     run_dir, finished = find_run(requested())
     assert finished and run_dir == saved.parent
     assert find_run(requested("model.dtype=bfloat16"))[0] is None
 
 
+@pytest.mark.train
 def test_prompt_lr_is_chosen_on_dev_scores_only(tmp_path):
     def runs(method, lr, tests, curves):
         return [fake_run(tmp_path, method, seed, test, curve, optim__prompt_lr=lr)
@@ -264,6 +269,7 @@ def test_a_bad_output_name_is_refused(name):
         compare([name])
 
 
+@pytest.mark.train
 def test_compare_with_a_prompt_lr_grid_trains_each_rate(roberta_dir, tmp_path):
     args = tiny_overrides(roberta_dir, tmp_path / "runs", "trainer.max_steps=2", "trainer.val_every=2")
     out = compare([*args, "methods=[prompt_tuning]", "seeds=[13]", "prompt_lrs=[1e-2,1e-3]", "name=cb-grid"])
@@ -276,7 +282,7 @@ def test_compare_with_a_prompt_lr_grid_trains_each_rate(roberta_dir, tmp_path):
 
 
 def test_robustness_spread_and_verdict_by_hand():
-    from lit_infoprompt.analysis.robustness_files import markdown, spread
+    from lit_infoprompt.analysis.robustness_files import robustness_markdown, robustness_spread
 
     def run(method, init, score):
         return {"summary": {"method": method, "test_acc": score}, "config": {"prompt": {"init": init}}}
@@ -284,13 +290,13 @@ def test_robustness_spread_and_verdict_by_hand():
             run("prompt_tuning", "vocab", 0.6), run("prompt_tuning", "vocab", 0.8),
             run("infoprompt", "random", 0.6), run("infoprompt", "random", 0.62),
             run("infoprompt", "vocab", 0.61), run("infoprompt", "vocab", 0.61)]
-    table = spread(runs, ["prompt_tuning", "infoprompt"], "test_acc")
+    table = robustness_spread(runs, ["prompt_tuning", "infoprompt"], "test_acc")
     base = table["prompt_tuning"]
     assert base["per_init"]["random"]["mean"] == pytest.approx(0.6) and base["per_init"]["vocab"]["mean"] == pytest.approx(0.7)
     assert base["std_of_init_means"] == pytest.approx(0.0707107, 1e-5)  # stdev(0.6, 0.7)
     assert base["all"]["std"] == pytest.approx(0.1290994, 1e-5)  # stdev(0.5, 0.7, 0.6, 0.8)
     assert table["infoprompt"]["std_of_init_means"] == pytest.approx(0.0)
-    text = markdown(table, "cb", "test_acc")
+    text = robustness_markdown(table, "cb", "test_acc")
     assert "| prompt_tuning | 0.6000 ± 0.1414 | 0.7000 ± 0.1414 | 0.0707 | 0.6500 ± 0.1291 |" in text
     assert "`infoprompt` vs `prompt_tuning`: std of the per-initialisation means 0.0000 vs 0.0707" in text
     assert ": less spread over initialisations" in text and "lowest initialisation mean 0.6100 vs 0.6000" in text
@@ -311,6 +317,7 @@ def test_runs_of_different_code_versions_are_refused_unless_allowed(tmp_path):
     assert "code aaaa (2 runs)" in text and "mixed" not in text
 
 
+@pytest.mark.train
 def test_a_compare_run_records_its_code_version(roberta_dir, tmp_path):
     from lit_infoprompt.provenance import current_identity
 

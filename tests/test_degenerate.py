@@ -5,7 +5,7 @@ counts; a run at chance with real, confident predictions is not flagged."""
 import torch
 
 from conftest import tiny_overrides
-from lit_infoprompt.analysis.statistics import run_degenerate
+from lit_infoprompt.analysis.aggregates import run_degenerate
 from lit_infoprompt.config import load_config
 from lit_infoprompt.predictions import degenerate
 

@@ -92,7 +92,7 @@ def check_cli(command: str, args: list[str]) -> None:
         sweep = parse_sweep(args)
         if command == "robustness" and len(sweep.prompt_lrs) > 1:
             raise InputError("robustness takes no prompt lr grid")
-        if command == "robustness" and sweep.arms:
+        if command == "robustness" and any(a.overrides or a.name != a.method for a in sweep.arms):
             raise InputError("robustness takes method presets, not arms")
         for config in arm_configs(sweep).values():  # every arm: its preset and overrides
             refuse_ddp(config)

@@ -10,9 +10,9 @@ import pytest
 
 from conftest import tiny_overrides
 from lit_infoprompt.__main__ import main
-from lit_infoprompt.analysis.report import report
+from lit_infoprompt.analysis.report import write_report
 from lit_infoprompt.errors import InputError
-from lit_infoprompt.sweep import declared as declared_module
+from lit_infoprompt import experiment as declared_module
 from lit_infoprompt.sweep.declared import adhoc_name
 
 DECLARED = """task: cb
@@ -39,6 +39,7 @@ def test_a_one_off_never_takes_a_declared_experiments_name():
     assert adhoc_name("compare", "sst2-budget64", "x", declared_run=True) == "sst2-budget64"
 
 
+@pytest.mark.train
 def test_a_trial_leaves_published_evidence_untouched(roberta_dir, tmp_path, monkeypatch, capsys, caplog):
     experiments, docs = tmp_path / "experiments", tmp_path / "docs"
     experiments.mkdir()
@@ -50,7 +51,7 @@ def test_a_trial_leaves_published_evidence_untouched(roberta_dir, tmp_path, monk
                if not o.startswith(("data.shots", "trainer.max_steps"))]
     publish = ["experiment", "cb-4shot", *machine]
     assert main(publish) == 0
-    report(str(runs), str(docs / "RESULTS.md"), experiments=str(experiments))
+    write_report(str(runs), str(docs / "RESULTS.md"), experiments=str(experiments))
     published = snapshot(docs)
     assert json.loads((archive / "compare/cb-4shot/spec.json").read_text())["methods"] == ["prompt_tuning",
                                                                                           "infoprompt_head"]
@@ -61,7 +62,7 @@ def test_a_trial_leaves_published_evidence_untouched(roberta_dir, tmp_path, monk
     assert main(trial) == 0
     assert (runs / "compare/cb-4shot-adhoc/spec.json").is_file()
     assert "a one-off under its own name" in caplog.text
-    report(str(runs), str(docs / "RESULTS.md"), experiments=str(experiments))
+    write_report(str(runs), str(docs / "RESULTS.md"), experiments=str(experiments))
     assert "not archived: " in capsys.readouterr().out
     assert snapshot(docs) == published  # nothing under docs/ changed, byte for byte
 
@@ -73,7 +74,7 @@ def test_a_trial_leaves_published_evidence_untouched(roberta_dir, tmp_path, monk
     (experiments / "cb-4shot.yaml").write_text(DECLARED.replace("seeds: [13, 21]", "seeds: [13]"))
     assert main(publish) == 0
     with pytest.raises(InputError) as err:
-        report(str(runs), str(docs / "RESULTS.md"), experiments=str(experiments))
+        write_report(str(runs), str(docs / "RESULTS.md"), experiments=str(experiments))
     message = str(err.value)
     assert "\n" not in message and str(runs / "compare/cb-4shot") in message and str(archive / "compare/cb-4shot") \
         in message and "REPLACE=cb-4shot" in message and "seeds [13] vs [13, 21]" in message
@@ -81,5 +82,5 @@ def test_a_trial_leaves_published_evidence_untouched(roberta_dir, tmp_path, monk
     assert main(["report", str(runs), str(docs / "RESULTS.md"), f"experiments={experiments}"]) == 2
     assert capsys.readouterr().err.startswith("error: ")
     # ... unless asked to replace it
-    report(str(runs), str(docs / "RESULTS.md"), experiments=str(experiments), replace=["cb-4shot"])
+    write_report(str(runs), str(docs / "RESULTS.md"), experiments=str(experiments), replace=["cb-4shot"])
     assert len(json.loads((archive / "compare/cb-4shot/spec.json").read_text())["runs"]) == 2

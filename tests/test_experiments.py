@@ -13,9 +13,10 @@ import pytest
 from conftest import tiny_overrides
 from lit_infoprompt.__main__ import main
 from lit_infoprompt.errors import InputError
-from lit_infoprompt.sweep.declared import EXPERIMENTS_DIR
-from lit_infoprompt.sweep.experiment import load_experiment, sweep_args
-from lit_infoprompt.sweep.plan import RunIndex, backtest, estimate, plan
+from lit_infoprompt.experiment import EXPERIMENTS_DIR
+from lit_infoprompt.experiment import load_experiment
+from lit_infoprompt.sweep.experiment_runs import experiment_sweep
+from lit_infoprompt.sweep.plan import RunIndex, backtest, estimate_seconds, plan
 
 ROOT = Path(__file__).resolve().parents[1]
 ARCHIVE = ROOT / "docs/results"
@@ -41,14 +42,42 @@ def write(folder: Path, name: str, text: str) -> Path:
 
 
 # -- the file --------------------------------------------------------------------------------------------
-def test_a_good_file_becomes_compare_arguments(tmp_path):
-    e = load_experiment(str(write(tmp_path, "mine", GOOD + "baseline: pt_lw\n")))
-    assert e.name == "mine" and e.split == "4shot" and e.seeds == [13, 21]
-    args = sweep_args(e, ["data.dir=/data"], out_dir=str(tmp_path / "runs"), archive=None)
-    assert args[:4] == ["task=cb", "data.protocol=per_class", "data.shots=4", "trainer.max_steps=6"]
-    # the baseline comes first: compare pairs every arm against its first
-    assert "methods=[pt_lw=prompt_tuning+prompt.init=label_words,prompt_tuning]" in args
-    assert "seeds=[13,21]" in args and "name=mine" in args and "data.dir=/data" in args
+def test_a_file_becomes_a_typed_sweep_and_each_run_a_config_composed_once(tmp_path, monkeypatch):
+    """The hops from the file to a run's config, all typed: Experiment -> Sweep (settings, Arms) -> Job.config."""
+    from lit_infoprompt import config as config_module
+    from lit_infoprompt.experiment import Arm
+    from lit_infoprompt.sweep import grid
+    from lit_infoprompt.sweep.args import sweep_jobs
+
+    e = load_experiment(str(write(tmp_path, "mine", GOOD.replace("protocol: per_class\nshots: 4", "protocol: budget\nbudget: 24")
+                                              + "baseline: pt_lw\n")))
+    assert e.name == "mine" and e.split == "budget24" and e.seeds == [13, 21]
+    sweep = experiment_sweep(e, ["data.dir=/data", "workers=2"], out_dir=str(tmp_path / "runs"), archive=None)
+    assert sweep.values == {"task": "cb", "data.protocol": "budget", "data.budget": 24, "trainer.max_steps": 6}
+    # the baseline comes first: every arm is paired against the first
+    assert sweep.arms == [Arm("pt_lw", "prompt_tuning", ("prompt.init=label_words",)),
+                          Arm("prompt_tuning", "prompt_tuning")]
+    assert sweep.seeds == [13, 21] and sweep.name == "mine" and sweep.overrides == ["data.dir=/data"]
+    assert sweep.launch.workers == 2
+    loads = []
+    real = config_module.load_config
+    monkeypatch.setattr(grid, "load_config", lambda *a, **k: loads.append(1) or real(*a, **k))
+    jobs = sweep_jobs(sweep)
+    assert len(jobs) == 4 and len(loads) == 4  # one composition per run, none after
+    by_arm = {(j.label, j.seed): j.config for j in jobs}
+    lw, pt = by_arm[("pt_lw", 13)], by_arm[("prompt_tuning", 21)]
+    assert lw.data.budget == pt.data.budget == 24 and lw.data.protocol == "budget" and lw.data.dir == "/data"
+    assert lw.prompt.init == "label_words" and pt.prompt.init != "label_words"
+    assert lw.method.name == pt.method.name == "prompt_tuning" and (lw.seed, pt.seed) == (13, 21)
+    assert lw.trainer.max_steps == 6 and lw.task.name == "cb"
+    assert len(loads) == 4
+
+
+def test_the_command_line_sets_neither_the_seeds_nor_the_methods_of_an_experiment(tmp_path):
+    e = load_experiment(str(write(tmp_path, "mine", GOOD)))
+    for bad in ("seed=5", "method=infoprompt", "seeds=[1,2]", "methods=[infoprompt]"):
+        with pytest.raises(InputError, match=bad.split("=")[0] + "="):
+            experiment_sweep(e, [bad], out_dir=str(tmp_path / "runs"), archive=None)
 
 
 @pytest.mark.parametrize("change, key", [
@@ -91,6 +120,7 @@ def test_every_archived_comparison_and_sweep_has_its_file_under_its_name():
         assert e.kind == kind and e.name == name
 
 
+@pytest.mark.slow
 def test_every_archived_experiment_plans_its_archived_runs_as_done():
     """The plan finds each archived experiment's runs, exactly the ones its spec.json lists: the file declares
     what was run, and nothing would be retrained."""
@@ -123,12 +153,12 @@ def test_the_estimate_takes_the_closest_finished_runs_and_says_which():
              "environment": {"device": "cpu A"}, "backbone": "/models/all-MiniLM-L6-v2", "dir": f"r{i}"}
             for i, (m, s) in enumerate([("prompt_tuning", 600), ("prompt_tuning", 800), ("infoprompt", 1000)])]
     small = ("cb", "per_class", 16, "prompt_tuning", 1000, "cpu A", "all-MiniLM-L6-v2")
-    value, used, how = estimate(small, runs)
+    value, used, how = estimate_seconds(small, runs)
     assert value == 700 and len(used) == 2 and "same task, split, method" in how
-    value, used, how = estimate(small[:4] + (500,) + small[5:], runs)  # scaled per step
+    value, used, how = estimate_seconds(small[:4] + (500,) + small[5:], runs)  # scaled per step
     assert value == 350 and "scaled" in how
-    assert estimate(small[:5] + ("gpu B", small[6]), runs)[0] is None
-    assert estimate(small[:6] + ("roberta-large",), runs)[0] is None  # another backbone's seconds say nothing
+    assert estimate_seconds(small[:5] + ("gpu B", small[6]), runs)[0] is None
+    assert estimate_seconds(small[:6] + ("roberta-large",), runs)[0] is None  # another backbone's seconds say nothing
 
 
 def test_the_backtest_estimates_each_experiment_from_the_others_only():
@@ -139,6 +169,7 @@ def test_the_backtest_estimates_each_experiment_from_the_others_only():
 
 
 # -- running one -----------------------------------------------------------------------------------------
+@pytest.mark.train
 def test_experiment_trains_what_is_missing_then_nothing(roberta_dir, tmp_path, capsys):
     folder = tmp_path / "experiments"
     write(folder, "tiny", GOOD.replace("seeds: [13, 21]", "seeds: [13]"))

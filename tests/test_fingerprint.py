@@ -23,6 +23,7 @@ CASES = sorted(set(GOLDEN) | set(fingerprint.cases()))
 
 
 @pytest.mark.parametrize("case", CASES)
+@pytest.mark.train
 def test_fingerprint_matches_the_golden_file(case):
     if case not in fingerprint.cases():
         pytest.fail(f"case {case} is in {fingerprint.GOLDEN.name} but no longer computed (a method or task preset "

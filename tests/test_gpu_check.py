@@ -113,6 +113,7 @@ def test_without_cuda_it_says_so_in_one_line(tmp_path):
     assert shell.returncode == 4 and shell.stdout.strip() == lines[0]
 
 
+@pytest.mark.slow
 def test_the_memory_estimate_matches_what_a_training_step_keeps_for_backward():
     """The estimate's activation (and autocast-copy) term against saved-tensor hooks over one step of a small
     random RoBERTa, in each mode."""

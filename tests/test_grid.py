@@ -17,9 +17,9 @@ import pytest
 
 from conftest import tiny_overrides
 from lit_infoprompt.analysis import runs as analysis_runs
-from lit_infoprompt.config import load_config
 from lit_infoprompt.sweep import grid, locks, pool
-from lit_infoprompt.sweep.comparison_runs import compare, grid_jobs
+from lit_infoprompt.sweep.comparison_runs import compare
+from lit_infoprompt.sweep.grid import grid_jobs
 from lit_infoprompt.sweep.args import parse_sweep
 from lit_infoprompt.errors import InputError
 
@@ -42,6 +42,7 @@ def per_run(out: Path) -> dict:
     return runs
 
 
+@pytest.mark.subprocess
 def test_two_workers_give_the_same_runs_as_one_process(roberta_dir, tmp_path):
     sequential = compare(sweep_args(roberta_dir, tmp_path / "one"))
     parallel = compare(sweep_args(roberta_dir, tmp_path / "two", "workers=2", "threads=1"))
@@ -169,6 +170,7 @@ def test_a_killed_sweep_restarts_without_retraining_finished_runs(roberta_dir, t
     assert not list(out_dir.rglob("*.lock"))
 
 
+@pytest.mark.subprocess
 def test_a_failing_run_is_reported_and_the_others_finish(roberta_dir, tmp_path):
     # a prompt learning rate of 1e30 makes the loss non-finite: those runs fail, the others finish
     out = compare(sweep_args(roberta_dir, tmp_path / "runs", "workers=2", "threads=1", "prompt_lrs=[1e-3,1e30]"))
@@ -182,6 +184,7 @@ def test_a_failing_run_is_reported_and_the_others_finish(roberta_dir, tmp_path):
     assert "run(s) failed** and are not in the tables" in (out / "summary.md").read_text()
 
 
+@pytest.mark.subprocess
 def test_the_submitit_local_executor_runs_a_small_grid(roberta_dir, tmp_path):
     pytest.importorskip("submitit")
     out = compare([*tiny_overrides(roberta_dir, tmp_path / "runs", "trainer.max_steps=2", "trainer.val_every=2",
@@ -226,9 +229,10 @@ def test_the_worker_plan_indexes_the_parents_gpu_list(monkeypatch, visible):
 def seen(job):
     """A stand-in run (in a worker): what the worker saw, without training."""
     return {"run_dir": "", "reused": False, "seconds": 0.0, "best_dev": 0.5, "test_metric": "test_acc", "test": 0.5,
-            "visible": os.environ.get("CUDA_VISIBLE_DEVICES"), "overrides": list(job.overrides), "pid": os.getpid()}
+            "visible": os.environ.get("CUDA_VISIBLE_DEVICES"), "accelerator": job.config.trainer.accelerator, "pid": os.getpid()}
 
 
+@pytest.mark.subprocess
 def test_workers_run_on_the_parents_gpus_with_the_gpu_accelerator(roberta_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
     monkeypatch.setattr(grid, "gpu_count", lambda: 2)  # the parent's; the workers only report what they see
@@ -238,7 +242,7 @@ def test_workers_run_on_the_parents_gpus_with_the_gpu_accelerator(roberta_dir, t
     by_worker = {}
     for result in results:
         by_worker.setdefault(result["pid"], set()).add(result["visible"])
-        assert load_config(result["overrides"]).trainer.accelerator == "gpu"  # none falls back to CPU unseen
+        assert result["accelerator"] == "gpu"  # none falls back to CPU unseen
     assert sorted(v for devices in by_worker.values() for v in devices) == ["2", "3"]  # one GPU each, theirs
 
 
@@ -247,9 +251,9 @@ ARCHIVE = ROOT / "docs/results"
 
 def archived_job(out_dir) -> grid.Job:
     """The grid job of an archived CPU run (docs/results: trainer.accelerator=auto, made on CPU)."""
-    return grid.Job(("task=mrpc", "method=infoprompt", "data.dir=../shared/data", "data.protocol=budget",
-                     "model.name=/root/.cache/lit_infoprompt/models/all-MiniLM-L6-v2", "trainer.max_steps=300",
-                     "seed=42", f"out_dir={out_dir}", f"archive={ARCHIVE}"), "infoprompt", 42)
+    return grid.grid_jobs(["task=mrpc", "data.dir=../shared/data", "data.protocol=budget",
+                           "model.name=/root/.cache/lit_infoprompt/models/all-MiniLM-L6-v2", "trainer.max_steps=300",
+                           f"out_dir={out_dir}", f"archive={ARCHIVE}"], ["infoprompt"], [42])[0]
 
 
 def test_the_parent_looks_for_finished_runs_as_its_workers_would_run_them(tmp_path, monkeypatch):
@@ -266,7 +270,7 @@ def test_the_parent_looks_for_finished_runs_as_its_workers_would_run_them(tmp_pa
     monkeypatch.setattr(analysis_runs, "find_run", lambda config, prefer=(): looked.append(config.trainer.accelerator) or
                         real(config))
     [result] = grid.run_grid([archived_job(tmp_path)], grid.Launch(workers=2), report=lambda line: None, target=seen)
-    assert looked == ["gpu"] and load_config(result["overrides"]).trainer.accelerator == "gpu"
+    assert looked == ["gpu"] and result["accelerator"] == "gpu"
 
 
 def dies(job):
@@ -281,6 +285,7 @@ def dies(job):
     return grid.execute(job)
 
 
+@pytest.mark.subprocess
 def test_a_dead_worker_is_replaced_and_a_run_that_kills_it_twice_fails_alone(roberta_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("GRID_TEST_KILLED_ONCE", str(tmp_path / "killed-once"))
     jobs = grid_jobs(tiny_overrides(roberta_dir, tmp_path / "runs", "trainer.max_steps=2", "trainer.val_every=2",

@@ -42,6 +42,7 @@ def test_the_identity_is_the_running_codes():
     assert re.fullmatch(r"[0-9a-f]{16}", provenance.current_identity())
 
 
+@pytest.mark.slow
 def test_comments_and_docstrings_in_any_module_keep_the_identity(tree):
     before = code_identity(tree, provenance.ENTRY)
     files = closure_files(tree)
@@ -187,6 +188,7 @@ def numbers(run_dir: Path) -> dict:
     return values
 
 
+@pytest.mark.train
 def test_the_excluded_modules_cannot_change_a_runs_numbers(tiny_config, monkeypatch):
     """The modules left out of the identity: a run with each of them doing something else (no console filters, a
     progress bar, other recorded code and environment, a W&B logger) computes the same numbers."""

@@ -14,7 +14,7 @@ from conftest import tiny_overrides
 from lit_infoprompt.__main__ import main
 from lit_infoprompt.errors import InputError
 from lit_infoprompt.sweep import cost, memory
-from lit_infoprompt.sweep.paper import PAPER_DIR, paper_plan, parse_paper_args, plan_text
+from lit_infoprompt.sweep.paper import PAPER_DIR, paper_plan, parse_paper_args, paper_plan_text
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = {("sst2", "budget64"), ("sst2", "budget256"), ("mrpc", "budget64"), ("mrpc", "budget256"),
@@ -61,7 +61,7 @@ def test_a_measured_step_replaces_the_assumed_one(tmp_path):
     measured = cost.measured_ms_per_token(str(check))
     assert measured == {"device": "NVIDIA H200", "ms_per_token": 120.0 / (32 * 256), "from": "32x256"}
     p = parse_paper_args(["only=paper-cb-16shot", f"gpu_check={check}"])
-    text = plan_text(p, paper_plan(p))
+    text = paper_plan_text(p, paper_plan(p))
     assert "measured by make gpu-check on NVIDIA H200" in text and "  NVIDIA H200: " in text
 
 
@@ -87,6 +87,7 @@ def finished(root: Path) -> set:
 
 
 @pytest.mark.parametrize("launcher", ["local", "submitit"])
+@pytest.mark.train
 def test_make_paper_runs_the_shrunk_grid_end_to_end(roberta_dir, tmp_path, capsys, launcher):
     if launcher == "submitit":
         pytest.importorskip("submitit")

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from lit_infoprompt.analysis import power
+from lit_infoprompt.analysis.tables import sentence
 from lit_infoprompt.train.metrics import build_metrics
 
 
@@ -58,7 +59,7 @@ def test_simulated_known_effects_get_the_right_verdict(mean, sd, n, verdict):
     diffs = mean + (diffs - diffs.mean()) / diffs.std(ddof=1) * sd  # exactly the stated mean and sd
     result = power.difference(diffs, margin=0.05)
     assert result.verdict == verdict
-    text = power.sentence("`a` vs `b`", "test acc", result.as_dict())
+    text = sentence("`a` vs `b`", "test acc", result.as_dict())
     assert {"better": "**better**", "worse": "**worse**", "equal": "**equal within ±",
             "too few seeds": "**too few seeds to tell**"}[verdict] in text
 
@@ -67,14 +68,14 @@ def test_differences_without_spread_rest_on_the_sign_test():
     # two seeds both 50 steps slower: a zero-width t interval, but nothing to conclude (sign test p = 0.5)
     two = power.difference([50, 50], margin=30, higher_is_better=False)
     assert two.t_interval == (50.0, 50.0) and two.verdict == "too few seeds" and two.mde is None
-    text = power.sentence("`a` vs `b`", "steps to target", two.as_dict(), digits=0, unit=" steps")
+    text = sentence("`a` vs `b`", "steps to target", two.as_dict(), digits=0, unit=" steps")
     assert "**too few seeds to tell**" in text and "p = 0.5" in text
     # every seed identical and zero: no evidence of a difference, none of equality either
     assert power.difference([0, 0, 0, 0, 0], margin=30).verdict == "too few seeds"
     # five same-signed seeds: p = 0.0625, still too few; six: p = 0.03125, a verdict
     assert power.difference([-50] * 5, margin=30, higher_is_better=False).verdict == "too few seeds"
     six = power.difference([-50] * 6, margin=30, higher_is_better=False)
-    assert six.verdict == "better" and "**better**" in power.sentence("`a` vs `b`", "steps", six.as_dict())
+    assert six.verdict == "better" and "**better**" in sentence("`a` vs `b`", "steps", six.as_dict())
     assert power.difference([0.02] * 6, margin=0.05).verdict == "better"
     assert power.sign_test([1, -1, 1]) == 1.0 and power.sign_test([0.1] * 4) == 0.125
     assert power.sign_test([-2.0] * 6) == pytest.approx(2 * 0.5 ** 6) and power.sign_test([0, 0]) == 1.0

@@ -23,6 +23,7 @@ def same_png(a: Path, b: Path) -> bool:
     return x.shape == y.shape and np.array_equal(x, y)
 
 
+@pytest.mark.slow
 def test_the_report_reproduces_docs_from_the_committed_runs(tmp_path):
     from lit_infoprompt.sweep.reporting import report
 

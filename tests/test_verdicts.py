@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from scipy import stats
 
-from lit_infoprompt.analysis.verdicts import holm, verdict
+from lit_infoprompt.analysis.verdicts import claim_verdict, holm
 
 ROOT = Path(__file__).resolve().parents[1]
 ARCHIVE = ROOT / "docs/results"
@@ -113,13 +113,13 @@ def test_holm_is_statsmodels_and_agrees_with_the_definition():
     ("worse", 0.2, "worse, not after Holm"), ("equal", 1.0, "equal"), ("too few seeds", 0.5, "cannot say")])
 def test_a_claim_holds_only_with_the_adjusted_p_below_005(interval_verdict, adjusted, expected):
     row = {"claim": "accuracy", "difference": {"verdict": interval_verdict}, "p_adjusted": adjusted}
-    assert verdict(row) == expected
+    assert claim_verdict(row) == expected
 
 
 def test_no_faster_but_higher_is_said_in_those_words():
     row = {"claim": "convergence", "difference": {"verdict": "equal"}, "p_adjusted": 1.0,
            "best_dev": {"verdict": "better"}}
-    assert verdict(row) == "equal; no faster, ends higher (best dev)"
+    assert claim_verdict(row) == "equal; no faster, ends higher (best dev)"
 
 
 def test_one_initialisation_cannot_decide_the_robustness_verdict_alone():

@@ -101,6 +101,7 @@ def timed_probe():
     return answer, time.monotonic() - start
 
 
+@pytest.mark.slow
 def test_a_server_that_accepts_and_never_answers_is_unreachable_within_the_timeout(silent, monkeypatch):
     monkeypatch.setenv("WANDB_BASE_URL", f"http://127.0.0.1:{silent.port}")
     answer, seconds = timed_probe()
@@ -142,6 +143,7 @@ def test_w_and_b_own_proxy_setting_is_used_too(answering, monkeypatch):
     assert bool(tracking.wandb_reachable()) is True and seen == ["GET http://wandb.invalid/ HTTP/1.1"]
 
 
+@pytest.mark.slow
 def test_a_silent_proxy_is_named_in_the_reason(silent, monkeypatch):
     monkeypatch.setenv("WANDB_BASE_URL", "http://wandb.invalid")
     monkeypatch.setenv("HTTP_PROXY", f"http://user:secret@127.0.0.1:{silent.port}")
@@ -159,6 +161,7 @@ def test_no_proxy_sends_the_request_straight_to_the_host(answering, silent, monk
     assert bool(answer) is True and len(seen) == 1 and not silent.held
 
 
+@pytest.mark.slow
 def test_an_online_run_behind_a_silent_server_logs_offline_with_the_reason(silent, monkeypatch, tmp_path, caplog):
     from lit_infoprompt.config import load_config
 

@@ -58,7 +58,7 @@ def value_text(value) -> str:
     return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def describe(methods: Sequence[str], arms: Optional[Dict[str, dict]]) -> List[str]:
+def describe_arms(methods: Sequence[str], arms: Optional[Dict[str, dict]]) -> List[str]:
     """summary.md's paragraph on what each arm is, once (empty where every arm is a preset under its own name)."""
     if not described(arms):
         return []

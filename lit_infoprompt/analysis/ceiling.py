@@ -48,7 +48,7 @@ def rep_ceiling_nats(config: dict) -> float:
     return math.log1p(rep_negatives(config))
 
 
-def recorded(run: dict, term: str) -> bool:
+def term_recorded(run: dict, term: str) -> bool:
     """Did the run itself write the term's ceiling (or its fraction of it)?"""
     return any(fraction_column(term) in row or ceiling_column(term) in row for row in run["curve"])
 
@@ -71,7 +71,7 @@ def with_fractions(run: dict) -> List[dict]:
     return rows
 
 
-def verdict(fraction: Optional[float]) -> str:
+def ceiling_verdict(fraction: Optional[float]) -> str:
     if fraction is None:
         return NOT_RECORDED
     if fraction < INERT_FRACTION:
@@ -110,14 +110,14 @@ def term_against_ceiling(runs: List[dict], term: str) -> Optional[dict]:
         return [rows[point].get(column) if rows[point] else None for _, rows in judged]
 
     def counts(point: str) -> Dict[str, int]:
-        found = [verdict(f) for f, (_, rows) in zip(at(point), judged) if rows[point] is not None]
+        found = [ceiling_verdict(f) for f, (_, rows) in zip(at(point), judged) if rows[point] is not None]
         return {v: found.count(v) for v in (*VERDICTS, NOT_RECORDED) if v in found}
 
     early_steps = sorted({int(rows["early"]["step"]) for _, rows in judged if rows["early"]})
-    return {"runs": len(judged), "recorded_runs": sum(recorded(run, term) for run, _ in judged),
-            "derived_runs": sum(not recorded(run, term) and column in rows["last"] for run, rows in judged),
+    return {"runs": len(judged), "recorded_runs": sum(term_recorded(run, term) for run, _ in judged),
+            "derived_runs": sum(not term_recorded(run, term) and column in rows["last"] for run, rows in judged),
             "config_negatives": sorted({rep_negatives(run["config"]) for run, rows in judged
-                                        if not recorded(run, term) and column in rows["last"]}),
+                                        if not term_recorded(run, term) and column in rows["last"]}),
             "ceiling_nats": mean_or_none([rows["last"].get(ceiling_column(term)) for _, rows in judged]),
             "first": mean_or_none(at("first")), "early": mean_or_none(at("early")), "last": mean_or_none(at("last")),
             "early_steps": early_steps, "last_verdicts": counts("last"), "early_verdicts": counts("early"),

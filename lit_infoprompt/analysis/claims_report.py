@@ -4,7 +4,7 @@ The paper claims InfoPrompt (1) converges faster than prompt tuning, (2) reaches
 sensitive to the prompt's initialisation. Each claim is read per method (``CLAIMED``: the reference-faithful
 ``infoprompt`` and ``infoprompt_plus``) against ``prompt_tuning``, only from the declared experiments whose files
 name it (``claims:``: convergence, accuracy, robustness, or a control), with the numbers each comparison computed
-(``statistics.aggregate``'s summary.json): the paired differences' 95 % intervals, MDE and verdicts. Plus three
+(``aggregates.aggregate``'s summary.json): the paired differences' 95 % intervals, MDE and verdicts. Plus three
 controls where a comparison holds them: ``infoprompt_plus`` against an arm that is prompt tuning started at the
 label words, ``infoprompt`` against its bottleneck without the information terms, and the dose-response over the
 head loss's weight γ (arms that differ in ``method.head_weight``).
@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from lit_infoprompt.analysis.claims_words import (BASE, CLAIMED, PLUS, Named, against_base, diff_text,
+from lit_infoprompt.analysis.claims_words import (BASE, CLAIMED, PLUS, ROLES, Named, against_base, diff_text,
                                                   label, not_clearly_above, per_method, read, read_through,
                                                   steps_of, task_of, through_note, too_few, word)
 from lit_infoprompt.analysis.declarations import MAIN_CLAIMS, Declared, lacking
@@ -27,7 +27,6 @@ from lit_infoprompt.analysis.verdicts import tests
 from lit_infoprompt.analysis.tables import fmt, plain
 
 GAMMA_KEY = "method.head_weight"
-BOTTLENECK = "prompt_tuning_bottleneck"
 CONTROLS = ("control:label_words", "control:bottleneck", "control:gamma")  # the controls this section has a reading of
 Rows = Dict[str, List[Tuple[str, str]]]  # {method: [(comparison name, its word there)]}
 
@@ -54,7 +53,7 @@ def holm_note(adjusted: Optional[Dict[tuple, Optional[float]]], key: tuple) -> s
     return f" (Holm p {pvalue(p)}{': not after Holm' if p is not None and p >= 0.05 else ''})"
 
 
-def convergence(comparisons: List[Named], through: Dict[str, str],
+def convergence_section(comparisons: List[Named], through: Dict[str, str],
                 adjusted: Optional[Dict[tuple, Optional[float]]] = None) -> List[str]:
     lines, rows = ["### 1. Faster convergence", "", prose("convergence"), ""], {}
     for name, s in comparisons:
@@ -99,7 +98,7 @@ def both(auc: dict, steps: dict) -> str:
     return f"**cannot say** (dev AUC: {too_few(auc, 4)}; steps to the target: {steps['verdict']})"
 
 
-def accuracy(comparisons: List[Named], through: Dict[str, str],
+def accuracy_section(comparisons: List[Named], through: Dict[str, str],
              adjusted: Optional[Dict[tuple, Optional[float]]] = None) -> List[str]:
     lines, rows = ["### 2. Better accuracy", "", prose("accuracy"), ""], {}
     for name, s in comparisons:
@@ -129,7 +128,7 @@ def accuracy(comparisons: List[Named], through: Dict[str, str],
     return close(lines, "Does InfoPrompt score better than prompt tuning?", rows, comparisons, through)
 
 
-def robustness(sweeps: List[Named]) -> List[str]:
+def robustness_section(sweeps: List[Named]) -> List[str]:
     lines, rows = ["### 3. Less sensitive to the prompt's initialisation", "", prose("robustness"), ""], {}
     usable = [(n, s) for n, s in sweeps if BASE in s["methods"]]
     for name, s in usable:
@@ -218,7 +217,7 @@ def label_words(comparisons: List[Named], through: Dict[str, str]) -> List[str]:
 def bottleneck(comparisons: List[Named]) -> List[str]:
     """``infoprompt`` against its bottleneck without the information terms (``prompt_tuning_bottleneck``), paired by
     seed whichever arm the comparison put first: is a difference to prompt tuning the terms' or the bottleneck's?"""
-    info, bare = CLAIMED[0], BOTTLENECK
+    info, bare = ROLES.bottleneck
     lines = ["### Control: the information terms or the bottleneck?", "", prose("bottleneck", info=info, bare=bare), ""]
     held = [(n, s) for n, s in comparisons if {info, bare} <= set(s["methods"])]
     for name, s in held:
@@ -270,7 +269,7 @@ def claims(done: Dict[str, List[Path]], declared: Sequence[Declared],
     """The section's lines, from the recomputed archive folders ``done`` (``report.recompute``): each claim and
     control read from the declared experiments that name it (``claims:`` in their files)."""
     def named(kind: str, *wanted: str) -> set:
-        return {d.name for d in declared if d.kind == kind and any(c in d.claims for c in wanted)}
+        return {d.name for d in declared if d.kind == kind and any(c in d.experiment.claims for c in wanted)}
 
     every = read(done["compare"])
     comparisons = [(n, s) for n, s in every if n in named("compare", *MAIN_CLAIMS, *CONTROLS)]
@@ -288,22 +287,23 @@ def claims(done: Dict[str, List[Path]], declared: Sequence[Declared],
     intro = [title, "", prose("claims", steps=" and ".join(f"{s} steps" for s in steps) or "no runs yet", base=BASE,
                               plus=PLUS), "", evidence, ""]
     have = {**{("compare", n): s for n, s in every}, **{("robustness", n): s for n, s in read(done["robustness"])}}
-    waiting = [d for d in declared if d.claims and lacking(d, have.get((d.kind, d.name)))]
+    waiting = [d for d in declared if d.experiment.claims and lacking(d, have.get((d.kind, d.name)))]
     ending = (["### What this section cannot say yet", "",
                "Declared for a claim and not (fully) run yet (\"What the declared experiments still lack\" says what "
                "each needs): " + ", ".join(f"`{d.name}`" for d in waiting) + ".", ""] if waiting else [])
     through = read_through(main)
     rows = tests(main, declared, through) if verdicts is None else verdicts  # the one-page table's rows, when given
     adjusted = {(r["claim"], r["comparison"], r["form"]): r["p_adjusted"] for r in rows}
-    return intro + convergence([(n, s) for n, s in main if n in named("compare", "convergence")], through, adjusted) \
-        + accuracy([(n, s) for n, s in main if n in named("compare", "accuracy")], through, adjusted) \
-        + robustness(sweeps) + label_words(controls["control:label_words"], through) \
+    reading = lambda claim: [(n, s) for n, s in main if n in named("compare", claim)]  # noqa: E731
+    return intro + convergence_section(reading("convergence"), through, adjusted) \
+        + accuracy_section(reading("accuracy"), through, adjusted) \
+        + robustness_section(sweeps) + label_words(controls["control:label_words"], through) \
         + bottleneck(controls["control:bottleneck"]) + gamma(controls["control:gamma"]) + ending
 
 
 def verdict_rows(done: Dict[str, List[Path]], declared: Sequence[Declared]) -> List[dict]:
     """The one-page verdict table's rows (``verdicts.tests``) from the comparisons that name a claim."""
-    names = {d.name for d in declared if d.kind == "compare" and set(d.claims) & set(MAIN_CLAIMS)}
+    names = {d.name for d in declared if d.kind == "compare" and set(d.experiment.claims) & set(MAIN_CLAIMS)}
     main = against_base([(n, s) for n, s in read(done["compare"]) if n in names])
     return tests(main, declared, read_through(main))
 

@@ -9,12 +9,12 @@ import json
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from lit_infoprompt.analysis.claim_roles import claim_roles
 from lit_infoprompt.analysis.power import minimum_detectable
 from lit_infoprompt.analysis.tables import interval_text
 
-BASE = "prompt_tuning"
-CLAIMED = ("infoprompt", "infoprompt_plus")
-PLUS = "infoprompt_plus"
+ROLES = claim_roles()  # conf/claims.yaml: which methods the claims are about
+BASE, CLAIMED, PLUS = ROLES.baseline, ROLES.claimed, ROLES.label_words
 MOST_SEEDS = 1000  # seeds_needed looks no further
 
 Named = Tuple[str, dict]  # (folder name, summary.json)
@@ -38,7 +38,9 @@ def not_clearly_above(summary: dict, methods: Sequence[str]) -> List[str]:
 
 
 def seeds_needed(sd: float, margin: float, most: int = MOST_SEEDS) -> Optional[int]:
-    """The fewest seeds whose MDE (80 % power) at the observed sd is at most ``margin``; None beyond ``most``."""
+    """The fewest seeds whose MDE (80 % power) at the observed sd is at most ``margin``; None beyond ``most``.
+    A search by hand: statsmodels' ``TTestPower().solve_power(effect_size=margin / sd, nobs=None)`` returns NaN
+    (no convergence) for large effects and fractional n below 2 where 3 seeds are needed."""
     if minimum_detectable(sd, most) > margin:
         return None
     low, high = 2, most  # the MDE falls with n: bisect for the first n at or below the margin
@@ -88,7 +90,7 @@ def word(d: dict, digits: int, unit: str = "", better: str = "holds", worse: str
 
 
 def task_of(summary: dict) -> str:
-    return summary["header"].split(",")[0]
+    return f"{summary['task']} {summary['split']}"
 
 
 def label(name: str, summary: dict) -> str:

@@ -4,8 +4,9 @@
 With a prompt lr grid each method's rate is chosen on dev only: the highest mean best-dev score over the seeds
 (ties: the higher mean dev AUC, then the smaller rate). The tables and paired tests use each method's chosen rate;
 the grid's dev scores are reported next to them. Test scores play no part in the choice. The runs must differ in
-nothing but the method and the seed (``comparable``); the arms of a comparison (``arms``: a preset plus config
-overrides under a name of its own) also in the keys they override. Every table is keyed on the arm's name.
+nothing but the method and the seed (``aggregation_check.check_comparable``); the arms of a comparison (``arms``:
+a preset plus config overrides under a name of its own) also in the keys they override. Every table is keyed on
+the arm's name.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ import json
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from lit_infoprompt.analysis.arms import arm_keys, arm_of, assign, complete, describe, described
+from lit_infoprompt.analysis.arms import arm_keys, arm_of, assign, complete, describe_arms, described
 from lit_infoprompt.analysis.ceiling import with_fractions
 from lit_infoprompt.analysis.aggregation_check import check_comparable
 from lit_infoprompt.analysis.plots import plot_curves
-from lit_infoprompt.analysis.runs import listed, read_run, split_words
-from lit_infoprompt.analysis.statistics import aggregate, choose_prompt_lr
-from lit_infoprompt.analysis.tables import markdown
+from lit_infoprompt.analysis.runs import listed, read_run, run_split_words
+from lit_infoprompt.analysis.aggregates import aggregate, choose_prompt_lr
+from lit_infoprompt.analysis.tables import comparison_markdown
 
 
 def write_comparison(run_dirs: List[Path], methods: List[str], out: Path, target: Optional[float],
@@ -46,7 +47,7 @@ def write_comparison(run_dirs: List[Path], methods: List[str], out: Path, target
         result["arms"] = arms
     first = runs[0]["summary"]
     seeds = sorted({r["summary"]["seed"] for r in runs})
-    split = split_words(first)
+    split = run_split_words(first)
     result["steps"] = steps = runs[0]["config"]["trainer"]["max_steps"]
     header = f"{first['task']} {split}, backbone {Path(first['backbone']).name}, seeds {seeds}, {steps} steps"
     if lr_grid:
@@ -59,12 +60,13 @@ def write_comparison(run_dirs: List[Path], methods: List[str], out: Path, target
              for m in methods}
     curves = {label[m]: [with_fractions(r) for r in runs if arm_of(r) == m] for m in methods}
     plot_curves(curves, result["metric"], header, out / "curves.png")
-    text = markdown(result, header, methods)
+    text = comparison_markdown(result, header, methods)
     if described(arms):  # what each arm is, once, below the title
         title, rest = text.split("\n\n", 1)
-        text = "\n\n".join([title, *describe(methods, arms), rest])
+        text = "\n\n".join([title, *describe_arms(methods, arms), rest])
     (out / "summary.md").write_text(text)
-    (out / "summary.json").write_text(json.dumps({"header": header, "task": first["task"], **result}, indent=2,
+    (out / "summary.json").write_text(json.dumps({"header": header, "task": first["task"], "split": split,
+                                                  "backbone": Path(first["backbone"]).name, **result}, indent=2,
                                                  default=str) + "\n")
     (out / "runs.txt").write_text("".join(f"{d}\n" for d in listed(run_dirs, relative_to)))
     spec = {"kind": "compare", "methods": methods, **({"arms": result["arms"]} if "arms" in result else {}),

@@ -10,16 +10,18 @@ import statistics
 from typing import List, Optional, Tuple
 
 from lit_infoprompt.analysis.claims_words import BASE, CLAIMED
+from lit_infoprompt.analysis.robustness_files import rates_words
 
 
 def init_interval(cell: dict) -> Optional[Tuple[float, float]]:
-    """The 95 % t interval of one initialisation's mean over its seeds (None with one seed)."""
+    """The 95 % t interval of one initialisation's mean over its seeds (None with one seed): scipy's
+    ``t.interval`` from the cell's mean, sd and n (the seeds' scores themselves are not in the cell)."""
     from scipy import stats
 
     if cell["n"] < 2:
         return None
-    half = float(stats.t.ppf(0.975, cell["n"] - 1)) * cell["std"] / math.sqrt(cell["n"])
-    return cell["mean"] - half, cell["mean"] + half
+    low, high = stats.t.interval(0.95, cell["n"] - 1, loc=cell["mean"], scale=cell["std"] / math.sqrt(cell["n"]))
+    return float(low), float(high)
 
 
 def spread(row: dict, leave_out: Optional[str] = None) -> float:
@@ -65,7 +67,7 @@ def init_table(name: str, s: dict) -> List[str]:
     and the seeds per initialisation that would let the initialisation's effect show above seed noise."""
     methods = list(s["methods"])
     inits = list(s["methods"][methods[0]]["per_init"])
-    rate = s["header"].split("prompt lr ", 1)[1] if "prompt lr " in s["header"] else "each arm's configured rate"
+    rate = rates_words(s["prompt_lrs"], s["rates_from"])
     lines = [f"`{name}`: test score per initialisation, mean over seeds [95 % interval]; every initialisation ran at "
              f"the arm's one rate ({rate}); std of the initialisation means with all of them and with each left out.",
              "", "| arm | " + " | ".join(inits) + " | std of init means | " + " | ".join(f"without {i}" for i in inits)

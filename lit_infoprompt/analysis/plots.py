@@ -123,7 +123,9 @@ def forest(rows: List[dict], path: Path) -> None:
     heights = [sum(r["claim"] == c for r in rows) for c in claims]
     fig, axes = plt.subplots(len(claims), 1, figsize=(11, 0.42 * sum(heights) + 1.6 * len(claims)),
                              gridspec_kw={"height_ratios": heights}, squeeze=False)
-    colors = {"infoprompt": "tab:orange", "infoprompt_plus": "tab:green"}
+    from lit_infoprompt.analysis.claim_roles import claim_roles
+
+    colors = dict(zip(claim_roles().claimed, ("tab:orange", "tab:green", "tab:purple", "tab:brown")))
     for ax, claim in zip(axes[:, 0], claims):
         mine = [r for r in rows if r["claim"] == claim]
         for y, r in enumerate(reversed(mine)):

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -51,7 +52,8 @@ KNOWN_TEST_GOLD = {
 
 # -- across seeds ------------------------------------------------------------------------------------
 def t_interval(diffs: Sequence[float], confidence: float = CONFIDENCE) -> Optional[Tuple[float, float]]:
-    """Interval for the mean of paired differences from the t distribution with n - 1 degrees of freedom."""
+    """Interval for the mean of paired differences from the t distribution with n - 1 degrees of freedom (by hand:
+    scipy's ``ttest_1samp(...).confidence_interval()`` rounds the last digit differently; docs/development.md)."""
     from scipy import stats
 
     if len(diffs) < 2:
@@ -63,7 +65,8 @@ def t_interval(diffs: Sequence[float], confidence: float = CONFIDENCE) -> Option
 
 def bootstrap_interval(diffs: Sequence[float], confidence: float = CONFIDENCE, resamples: int = RESAMPLES,
                        seed: int = BOOTSTRAP_SEED) -> Optional[Tuple[float, float]]:
-    """Percentile bootstrap interval for the mean: the seeds resampled with replacement."""
+    """Percentile bootstrap interval for the mean: the seeds resampled with replacement (by hand: scipy's
+    ``bootstrap`` draws the same resamples but rounds some percentiles' last digit differently)."""
     if len(diffs) < 2:
         return None
     values = np.asarray(diffs, dtype=float)
@@ -82,7 +85,8 @@ def effect_size(diffs: Sequence[float]) -> Optional[float]:
 
 
 def paired_power(delta: float, sd: float, n: int, alpha: float = 1 - CONFIDENCE) -> float:
-    """Power of the two-sided paired t-test at level alpha to detect a true mean difference delta."""
+    """Power of the two-sided paired t-test at level alpha to detect a true mean difference delta: statsmodels'
+    ``TTestPower().power`` by hand, which is NaN at n = 2 for large effects and differs in the last digit."""
     from scipy import stats
 
     df = n - 1
@@ -94,7 +98,7 @@ def paired_power(delta: float, sd: float, n: int, alpha: float = 1 - CONFIDENCE)
 
 def minimum_detectable(sd: float, n: int, alpha: float = 1 - CONFIDENCE, power: float = POWER) -> Optional[float]:
     """The smallest true mean difference the paired t-test detects with the given power (None: n < 2;
-    0 when the differences have no spread)."""
+    0 when the differences have no spread; by hand: statsmodels' ``solve_power`` stops ~1e-7 from this root)."""
     from scipy.optimize import brentq
 
     if n < 2:
@@ -105,6 +109,21 @@ def minimum_detectable(sd: float, n: int, alpha: float = 1 - CONFIDENCE, power: 
     while paired_power(high, sd, n, alpha) < power:
         high *= 2
     return float(brentq(lambda d: paired_power(d, sd, n, alpha) - power, 0.0, high, xtol=sd * 1e-9))
+
+
+class Verdict(str, Enum):
+    """What paired differences support (``judge``); a str, so summary.json keeps the words and reads back as
+    ``Verdict(text)``."""
+
+    BETTER = "better"
+    WORSE = "worse"
+    EQUAL = "equal"
+    TOO_FEW = "too few seeds"
+
+    def __str__(self) -> str:
+        return self.value
+
+    __format__ = str.__format__
 
 
 @dataclass
@@ -119,7 +138,7 @@ class Difference:
     effect_size: Optional[float]
     mde: Optional[float]
     margin: float
-    verdict: str  # better | worse | equal | too few seeds
+    verdict: Verdict
     p: Optional[float] = None  # two-sided paired t-test p value (no spread: the exact sign test's)
     differences: Optional[List[float]] = None  # the paired differences themselves, in seed order
 
@@ -127,16 +146,16 @@ class Difference:
         return dict(self.__dict__)
 
 
-def judge(interval: Optional[Tuple[float, float]], margin: float, higher_is_better: bool = True) -> str:
+def judge(interval: Optional[Tuple[float, float]], margin: float, higher_is_better: bool = True) -> Verdict:
     """better / worse when the interval excludes 0; equal when it lies inside +-margin; else too few seeds."""
     if interval is None:
-        return "too few seeds"
+        return Verdict.TOO_FEW
     low, high = interval
     if low > 0 or high < 0:
-        return "better" if (low > 0) == higher_is_better else "worse"
+        return Verdict.BETTER if (low > 0) == higher_is_better else Verdict.WORSE
     if max(-low, high) <= margin:
-        return "equal"
-    return "too few seeds"
+        return Verdict.EQUAL
+    return Verdict.TOO_FEW
 
 
 def sign_test(diffs: Sequence[float]) -> float:
@@ -150,12 +169,12 @@ def sign_test(diffs: Sequence[float]) -> float:
     return float(stats.binomtest(sum(signs), len(signs), 0.5).pvalue)
 
 
-def judge_without_spread(diffs: Sequence[float], higher_is_better: bool = True) -> str:
+def judge_without_spread(diffs: Sequence[float], higher_is_better: bool = True) -> Verdict:
     """The verdict where every difference is the same: the sign test alone (a zero-width t interval is no
     evidence of anything)."""
     if sign_test(diffs) < 1 - CONFIDENCE:
-        return "better" if (diffs[0] > 0) == higher_is_better else "worse"
-    return "too few seeds"
+        return Verdict.BETTER if (diffs[0] > 0) == higher_is_better else Verdict.WORSE
+    return Verdict.TOO_FEW
 
 
 def difference(diffs: Sequence[float], margin: float, higher_is_better: bool = True) -> Difference:
@@ -184,42 +203,14 @@ def p_value(diffs: Sequence[float]) -> Optional[float]:
     return float(stats.ttest_1samp(diffs, 0.0).pvalue)
 
 
-def sentence(name: str, what: str, d: dict, digits: int = 3, unit: str = "") -> str:
-    """One plain sentence on what a ``Difference`` (as a dict) supports, e.g. "`a` vs `b`, test acc: **equal
-    within ±0.029**: ..."."""
-    f = f"{{:+.{digits}f}}"
-    if d["n"] < 2:
-        return f"{name}, {what}: **too few seeds to tell** ({d['n']} paired seed(s))."
-    if d["sd"] == 0:
-        verdict = {"better": "**better**", "worse": "**worse**"}.get(d["verdict"], "**too few seeds to tell**")
-        p_value = sign_test([d["mean"]] * d["n"])
-        return (f"{name}, {what}: {verdict}: every one of the {d['n']} seeds gives {f.format(d['mean'])}{unit}, so "
-                f"the t interval is a point and measures no spread; the exact sign test gives p = {p_value:.3g} "
-                f"(below 0.05 only with 6 or more same-signed seeds).")
-    low, high = d["t_interval"]
-    b_low, b_high = d["bootstrap_interval"]
-    span = (f"mean difference {f.format(d['mean'])}{unit}, 95 % interval [{f.format(low)}, {f.format(high)}] "
-            f"(paired t; bootstrap [{f.format(b_low)}, {f.format(b_high)}]) over {d['n']} seeds")
-    detect = f"the smallest difference these seeds detect with 80 % power is {d['mde']:.{digits}f}{unit}"
-    bound = max(-low, high)
-    if d["verdict"] in ("better", "worse"):
-        return f"{name}, {what}: **{d['verdict']}**: {span}; {detect}."
-    if d["verdict"] == "equal":
-        return (f"{name}, {what}: **equal within ±{bound:.{digits}f}{unit}** (inside the ±{d['margin']:g}{unit} "
-                f"margin): {span}.")
-    return (f"{name}, {what}: **too few seeds to tell**: {span} allows differences up to ±{bound:.{digits}f}{unit}, "
-            f"beyond the ±{d['margin']:g}{unit} margin; {detect}.")
-
-
 # -- within a run: the test set's sampling noise -------------------------------------------------------
 def clopper_pearson(correct: int, n: int, confidence: float = CONFIDENCE) -> Tuple[float, float]:
-    """Exact binomial interval for a proportion correct / n."""
-    from scipy import stats
+    """Exact binomial (Clopper-Pearson) interval for a proportion correct / n: statsmodels' ``proportion_confint``
+    with method "beta" (alpha = 1 - confidence, so its tails are the (1 - confidence) / 2 of before)."""
+    from statsmodels.stats.proportion import proportion_confint
 
-    tail = (1 - confidence) / 2
-    low = 0.0 if correct == 0 else float(stats.beta.ppf(tail, correct, n - correct + 1))
-    high = 1.0 if correct == n else float(stats.beta.ppf(1 - tail, correct + 1, n - correct))
-    return low, high
+    low, high = proportion_confint(correct, n, alpha=1 - confidence, method="beta")
+    return float(low), float(high)
 
 
 def _f1_per_class(confusion: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -276,7 +267,7 @@ FROM_CONFUSION: Dict[str, Callable[[np.ndarray, Sequence[str]], np.ndarray]] = {
 def bootstrap_test_scores(metric: str, confusion: Sequence[Sequence[int]], labels: Sequence[str],
                           resamples: int = RESAMPLES, seed: int = BOOTSTRAP_SEED) -> np.ndarray:
     """A test metric over test sets resampled with replacement from the run's test examples: a multinomial draw
-    of the confusion matrix's cells."""
+    of the confusion matrix's cells (by hand: ``scipy.stats.bootstrap`` resamples indices, another random stream)."""
     counts = np.asarray(confusion, dtype=np.int64)
     n = int(counts.sum())
     draws = np.random.default_rng(seed).multinomial(n, counts.ravel() / n, size=resamples)

@@ -20,6 +20,7 @@ import shutil
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+from lit_infoprompt.analysis.claim_roles import claim_roles
 from lit_infoprompt.analysis.claims_report import claims, verdict_rows
 from lit_infoprompt.analysis.claims_words import not_clearly_above, task_of
 from lit_infoprompt.analysis.declarations import Declared, lacking_lines
@@ -28,6 +29,7 @@ from lit_infoprompt.analysis.tables import interval_text, plain
 from lit_infoprompt.convergence import EARLY_STEP, INERT_FRACTION, SATURATED_FRACTION
 from lit_infoprompt.config import CONF_DIR
 from lit_infoprompt.errors import InputError
+from lit_infoprompt.experiment import declared_path, is_declared
 
 RUN_FILES = ("config.yaml", "split.json", "curve.csv", "summary.json")
 
@@ -55,12 +57,6 @@ def archive_run(run_dir: Path, runs_root: Path, archive: Path) -> Path:
         if (run_dir / name).is_file():
             shutil.copyfile(run_dir / name, target / name)
     return target.relative_to(archive)
-
-
-def declared(experiments: Path, kind: str, name: str) -> bool:
-    """Whether ``name`` is a declared experiment: ``<experiments>/<name>.yaml`` (a comparison) or
-    ``<experiments>/robustness/<name>.yaml`` (a robustness sweep)."""
-    return (experiments / ("robustness" if kind == "robustness" else "") / f"{name}.yaml").is_file()
 
 
 def archived_path(run_dir: Path, runs_root: Path, archive: Path) -> Optional[str]:
@@ -111,10 +107,9 @@ def archive_sweeps(runs_root: Path, archive: Path, experiments: Optional[Path] =
     for kind in ("compare", "robustness"):
         for spec_path in sorted((runs_root / kind).glob("*/spec.json")):
             name, spec = spec_path.parent.name, json.loads(spec_path.read_text())
-            if experiments is not None and not declared(experiments, kind, name):
+            if experiments is not None and not is_declared(kind, name, experiments):
                 note(f"not archived: {spec_path.parent} is no declared experiment (no "
-                     f"{experiments / ('robustness' if kind == 'robustness' else '') / (name + '.yaml')}); declare "
-                     f"it there to publish it")
+                     f"{declared_path(kind, name, experiments)}); declare it there to publish it")
                 continue
             old_path = archive / kind / name / "spec.json"
             if old_path.is_file():
@@ -161,23 +156,25 @@ def recompute(archive: Path) -> Dict[str, List[Path]]:
 def glance(summaries: List[dict]) -> List[str]:
     """One row per comparison: InfoPrompt against the baseline at a glance, with the interval, the smallest
     difference the seeds could detect, and the verdict."""
+    roles = claim_roles()
+    base_arm, form = roles.baseline, roles.headline
     rows, shown = [], set()
     for s in summaries:
         methods = list(s["methods"])
-        if "infoprompt" not in methods or methods[0] != "prompt_tuning":
+        if form not in methods or methods[0] != base_arm:
             continue
-        test = s["paired_vs_prompt_tuning"]["infoprompt"]
+        test = s[f"paired_vs_{base_arm}"][form]
         same = (task_of(s), tuple(test["seeds"]), tuple(test["differences"]))
         if same in shown:  # an ablation comparison holds the same two arms: one row is enough
             continue
         shown.add(same)
-        base, info, key = s["methods"]["prompt_tuning"], s["methods"]["infoprompt"], s["test_metric"]
-        power = s["power_vs_prompt_tuning"]["infoprompt"]
+        base, info, key = s["methods"][base_arm], s["methods"][form], s["test_metric"]
+        power = s[f"power_vs_{base_arm}"][form]
         t, auc = power["test"], power["dev_auc"]
         mde = plain(t["mde"])
         floor = (s.get("constant_predictor") or {}).get(key.removeprefix("test_"))
         floor = plain(floor and floor["score"])
-        below = not_clearly_above(s, ("prompt_tuning", "infoprompt"))
+        below = not_clearly_above(s, (base_arm, form))
         verdict = t["verdict"] + ("; neither clearly above the constant predictor" if len(below) == 2 else
                                   f"; {below[0]} not clearly above the constant predictor" if below else "")
         rows.append(f"| {task_of(s)} | {len(test['seeds'])} | {key.removeprefix('test_')} | {floor} | "
@@ -220,17 +217,17 @@ def one_page(rows: List[dict], archive: Path, out_path: Path) -> List[str]:
     """The top of the report: the verdict table (claim x comparison x form, Holm within each claim's family) and
     its forest plot (``<archive>/verdicts.png``); empty when no declared experiment names a claim."""
     from lit_infoprompt.analysis.plots import forest
-    from lit_infoprompt.analysis.verdicts import families, table
+    from lit_infoprompt.analysis.verdicts import families, verdict_table
 
     if not rows:
         return []
     figure = archive / "verdicts.png"
     forest(rows, figure)
-    return ["## The answer on one page", "", prose("verdicts", families=families(rows)), "", *table(rows), "",
+    return ["## The answer on one page", "", prose("verdicts", families=families(rows)), "", *verdict_table(rows), "",
             f"![paired differences per seed, mean and 95 % interval]({figure.relative_to(out_path.parent)})", ""]
 
 
-def report(runs_dir: str = "runs", out: str = "docs/RESULTS.md", archive: Optional[str] = None,
+def write_report(runs_dir: str = "runs", out: str = "docs/RESULTS.md", archive: Optional[str] = None,
            experiments: Optional[str] = None, replace: Sequence[str] = (),
            declared: Sequence[Declared] = (), archived: bool = False) -> Path:
     """Archive the declared experiments of ``runs_dir`` (``experiments``: their folder, default ``conf/experiment``
@@ -248,7 +245,7 @@ def report(runs_dir: str = "runs", out: str = "docs/RESULTS.md", archive: Option
     for folder in done["compare"]:
         summary = json.loads((folder / "summary.json").read_text())
         summaries.append(summary)
-        backbones.add(summary["header"].split("backbone ")[1].split(",")[0])
+        backbones.add(summary["backbone"])
         figure = (folder / "curves.png").relative_to(out_path.parent)
         details = (folder / "summary.md").relative_to(out_path.parent)
         sections += [f"## {summary['header']}", "", f"`{folder.name}`: the method table below; every other table "

@@ -12,14 +12,14 @@ from typing import Dict, List, Optional
 
 from lit_infoprompt.analysis.aggregation_check import (check_comparable, code_lines, code_versions, environments,
                                                 mixed_versions)
-from lit_infoprompt.analysis.runs import listed, read_run, split_words
-from lit_infoprompt.analysis.statistics import mean_std, prompt_lrs
+from lit_infoprompt.analysis.runs import listed, read_run, run_split_words
+from lit_infoprompt.analysis.aggregates import mean_std, prompt_lrs
 from lit_infoprompt.analysis.tables import fmt
+from lit_infoprompt.experiment import INITS  # the prompt initialisations a robustness sweep varies
 
-INITS = ["random", "vocab", "text", "label_words"]
 
 
-def spread(runs: List[dict], methods: List[str], metric: str) -> dict:
+def robustness_spread(runs: List[dict], methods: List[str], metric: str) -> dict:
     table = {}
     for method in methods:
         by_init: Dict[str, List[float]] = {init: [] for init in INITS}
@@ -33,7 +33,7 @@ def spread(runs: List[dict], methods: List[str], metric: str) -> dict:
     return table
 
 
-def markdown(table: dict, header: str, metric: str) -> str:
+def robustness_markdown(table: dict, header: str, metric: str) -> str:
     inits = [i for i in INITS if any(i in row["per_init"] for row in table.values())]
     lines = [f"# Robustness to prompt initialisation: {header}", "", f"Test `{metric}`, mean ± std over seeds.", "",
              "| method | " + " | ".join(inits) + " | std of init means | all runs |", "|---" * (len(inits) + 3) + "|"]
@@ -53,6 +53,13 @@ def markdown(table: dict, header: str, metric: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def rates_words(rates: Dict[str, List[float]], rates_from: Optional[str]) -> str:
+    """Each arm's prompt lr in words: "<arm> <rate>, ..." and, where a comparison chose them, "(chosen on dev in
+    <it>)"."""
+    words = ", ".join(f"{m} {', '.join(f'{lr:g}' for lr in lrs)}" for m, lrs in rates.items())
+    return words + (f" (chosen on dev in {rates_from})" if rates_from else "")
+
+
 def write_robustness(run_dirs: List[Path], methods: List[str], root: Path, source: Optional[str] = None,
                      allow_mixed_versions: bool = False, name: Optional[str] = None,
                      relative_to: Optional[Path] = None) -> Path:
@@ -61,22 +68,23 @@ def write_robustness(run_dirs: List[Path], methods: List[str], root: Path, sourc
     check_comparable(runs, may_differ=("prompt.init", "optim.prompt_lr") if source else ("prompt.init",),
                      allow_mixed_versions=allow_mixed_versions)
     metric = next(k for k in runs[0]["summary"] if k.startswith("test_"))
-    table = spread(runs, methods, metric)
+    table = robustness_spread(runs, methods, metric)
     first = runs[0]["summary"]
     rates = {m: prompt_lrs([r for r in runs if r["summary"]["method"] == m]) for m in methods}
-    lrs = ", ".join(f"{m} {', '.join(f'{lr:g}' for lr in rates[m])}" for m in methods)
     seeds = sorted({r["summary"]["seed"] for r in runs})
     steps = runs[0]["config"]["trainer"]["max_steps"]
-    header = (f"{first['task']} {split_words(first)}, backbone {Path(first['backbone']).name}, seeds {seeds}, "
-              f"{steps} steps, prompt lr {lrs}" + (f" (chosen on dev in {Path(source).name})" if source else ""))
+    header = (f"{first['task']} {run_split_words(first)}, backbone {Path(first['backbone']).name}, seeds {seeds}, "
+              f"{steps} steps, prompt lr {rates_words(rates, source and Path(source).name)}")
     out = root / (name or f"{first['task']}-{Path(run_dirs[0]).parents[2].name}")  # <task>-<the run folder's split>
     out.mkdir(parents=True, exist_ok=True)
     versions = code_versions(runs)
     ending = code_lines(versions, mixed_versions(runs), environments(runs))
-    text = markdown(table, header, metric) + "\n".join(ending) + "\n"
+    text = robustness_markdown(table, header, metric) + "\n".join(ending) + "\n"
     (out / "summary.md").write_text(text)
-    (out / "summary.json").write_text(json.dumps({"header": header, "task": first["task"], "steps": steps,
-                                                  "metric": metric, "methods": table, "code_versions": versions}, indent=2) + "\n")
+    (out / "summary.json").write_text(json.dumps({
+        "header": header, "task": first["task"], "split": run_split_words(first),
+        "backbone": Path(first["backbone"]).name, "steps": steps, "metric": metric, "prompt_lrs": rates,
+        "rates_from": source and Path(source).name, "methods": table, "code_versions": versions}, indent=2) + "\n")
     (out / "runs.txt").write_text("".join(f"{d}\n" for d in listed(run_dirs, relative_to)))
     spec = {"kind": "robustness", "methods": methods, "rates_from": source and Path(source).name,
             "allow_mixed_versions": allow_mixed_versions, "runs": listed(run_dirs, relative_to)}

@@ -2,7 +2,7 @@
 
 A run is identified by its experiment key: the saved config without the output settings and provenance
 (``IGNORED``). ``find_run`` is what the grid asks before it trains (reuse a finished run, resume an unfinished
-one); the comparison checks the same key before it aggregates runs (``comparable``).
+one); the comparison checks the same key before it aggregates runs (``aggregation_check.check_comparable``).
 """
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ import csv
 import json
 import re
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence
 
 from omegaconf import OmegaConf
 
 from lit_infoprompt.config import Config, load_saved
+from lit_infoprompt.splits import split_words
 
 
 # output settings and provenance, not the experiment; and where the data files lie (data.dir, data.cache_dir: the
@@ -53,21 +54,26 @@ def saved_dict(path: Path) -> dict:
     return as_dict(load_saved(path))
 
 
-def find_run(config: Config, prefer: Sequence[str] = ()) -> tuple[Optional[Path], bool]:
+def find_run(config: Config, prefer: Sequence[str] = (), roots: Optional[Sequence[Path]] = None,
+             key: Optional[Callable[[Path], dict]] = None, finished_only: bool = False) -> tuple[Optional[Path], bool]:
     """(run directory with the same experiment, finished?) or (None, False). First among ``prefer`` (the runs an
-    archived experiment lists: a declared experiment reuses exactly its own), then in ``out_dir`` and then among
-    the finished runs of the archive (``<archive>/runs``, committed run files without checkpoints), so a sweep
-    continues across machines."""
+    archived experiment lists: a declared experiment reuses exactly its own), then in ``roots`` (default: the
+    config's ``out_dir``, then the finished runs of its archive, ``<archive>/runs``: committed run files without
+    checkpoints, so a sweep continues across machines). An unfinished run counts where it can resume (a last
+    checkpoint), unless ``finished_only`` (the plan). ``key``: a saved config.yaml's experiment key (the plan
+    caches them)."""
+    key = key or (lambda path: experiment_key(saved_dict(path)))
     want = experiment_key(as_dict(config))
     for run_dir in preferred(prefer, config.method.name, config.seed):
-        if (run_dir / "summary.json").is_file() and experiment_key(saved_dict(run_dir / "config.yaml")) == want:
+        if (run_dir / "summary.json").is_file() and key(run_dir / "config.yaml") == want:
             return run_dir, True
-    roots = [Path(config.out_dir)] + ([Path(config.archive) / "runs"] if config.archive else [])
+    if roots is None:
+        roots = [Path(config.out_dir)] + ([Path(config.archive) / "runs"] if config.archive else [])
     for root in roots:
         for config_file in versions(root, config.task.name, config.method.name, config.seed):
-            if experiment_key(saved_dict(config_file)) == want:
-                run_dir = config_file.parent
-                finished = (run_dir / "summary.json").is_file()
+            run_dir = config_file.parent
+            finished = (run_dir / "summary.json").is_file()
+            if (finished or not finished_only) and key(config_file) == want:
                 if finished or (run_dir / "checkpoints/last.ckpt").is_file():
                     return run_dir, finished
     return None, False
@@ -90,9 +96,9 @@ def read_run(run_dir: Path) -> dict:
             "summary": json.loads((run_dir / "summary.json").read_text()), "curve": curve}
 
 
-def split_words(summary: dict) -> str:
-    """A run's split as the report's headers write it: "16-shot" or "budget 64"."""
-    return f"{summary['shots']}-shot" if summary["shots"] else f"{summary['protocol']} {summary['split_size']}"
+def run_split_words(summary: dict) -> str:
+    """A run's split (its summary.json) as the report's headers write it: "16-shot", "budget 64"."""
+    return split_words(summary["protocol"], summary["shots"] or summary["split_size"])
 
 
 def listed(run_dirs: List[Path], relative_to: Optional[Path]) -> List[str]:

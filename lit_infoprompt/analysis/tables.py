@@ -1,4 +1,4 @@
-"""The comparison's summary.md: tables and one plain sentence per finding, from ``statistics.aggregate``'s result.
+"""The comparison's summary.md: tables and one plain sentence per finding, from ``aggregates.aggregate``'s result.
 """
 
 from __future__ import annotations
@@ -7,8 +7,35 @@ from typing import List, Optional
 
 from lit_infoprompt.analysis.ceiling import NOT_RECORDED, inert_whatever_the_ceiling
 from lit_infoprompt.analysis.aggregation_check import code_lines
-from lit_infoprompt.analysis.power import sentence
+from lit_infoprompt.analysis.power import sign_test
 from lit_infoprompt.convergence import ACTIVE_DIM_NATS, EARLY_STEP, INERT_FRACTION, SATURATED_FRACTION
+
+
+def sentence(name: str, what: str, d: dict, digits: int = 3, unit: str = "") -> str:
+    """One plain sentence on what a ``Difference`` (as a dict) supports, e.g. "`a` vs `b`, test acc: **equal
+    within ±0.029**: ..."."""
+    f = f"{{:+.{digits}f}}"
+    if d["n"] < 2:
+        return f"{name}, {what}: **too few seeds to tell** ({d['n']} paired seed(s))."
+    if d["sd"] == 0:
+        verdict = {"better": "**better**", "worse": "**worse**"}.get(d["verdict"], "**too few seeds to tell**")
+        p_value = sign_test([d["mean"]] * d["n"])
+        return (f"{name}, {what}: {verdict}: every one of the {d['n']} seeds gives {f.format(d['mean'])}{unit}, so "
+                f"the t interval is a point and measures no spread; the exact sign test gives p = {p_value:.3g} "
+                f"(below 0.05 only with 6 or more same-signed seeds).")
+    low, high = d["t_interval"]
+    b_low, b_high = d["bootstrap_interval"]
+    span = (f"mean difference {f.format(d['mean'])}{unit}, 95 % interval [{f.format(low)}, {f.format(high)}] "
+            f"(paired t; bootstrap [{f.format(b_low)}, {f.format(b_high)}]) over {d['n']} seeds")
+    detect = f"the smallest difference these seeds detect with 80 % power is {d['mde']:.{digits}f}{unit}"
+    bound = max(-low, high)
+    if d["verdict"] in ("better", "worse"):
+        return f"{name}, {what}: **{d['verdict']}**: {span}; {detect}."
+    if d["verdict"] == "equal":
+        return (f"{name}, {what}: **equal within ±{bound:.{digits}f}{unit}** (inside the ±{d['margin']:g}{unit} "
+                f"margin): {span}.")
+    return (f"{name}, {what}: **too few seeds to tell**: {span} allows differences up to ±{bound:.{digits}f}{unit}, "
+            f"beyond the ±{d['margin']:g}{unit} margin; {detect}.")
 
 
 def fmt(stat: dict, digits: int = 4) -> str:
@@ -167,7 +194,7 @@ def power_lines(result: dict, methods: List[str]) -> List[str]:
     return out
 
 
-def markdown(result: dict, header: str, methods: List[str]) -> str:
+def comparison_markdown(result: dict, header: str, methods: List[str]) -> str:
     test_keys = [k for k in result["methods"][methods[0]] if k.startswith("test_")]
     thresholds = result["thresholds"]
     lines = [f"# {header}", "",

@@ -2,7 +2,7 @@
 whether the effect was found on the seeds that chose the rate or replicated by an experiment declared before its runs.
 
 - **Speed** (the convergence claim) is the mean dev score over the first fifth of the steps
-  (``statistics.early_dev``), paired by seed; **level** (the accuracy claim) is the test metric, paired by seed.
+  (``aggregates.early_dev``), paired by seed; **level** (the accuracy claim) is the test metric, paired by seed.
   Where an arm is no faster early but its best dev score is higher, the row says so.
 - Each claim's tests form a **family**: every comparison that names the claim (its experiment file's ``claims:``),
   each form of InfoPrompt in it, less the comparisons read through a larger one (the same runs with more seeds).
@@ -15,10 +15,12 @@ whether the effect was found on the seeds that chose the rate or replicated by a
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Dict, List, Optional, Sequence
 
 from lit_infoprompt.analysis.claims_words import BASE, CLAIMED, Named, task_of
 from lit_infoprompt.analysis.declarations import Declared
+from lit_infoprompt.analysis.power import Verdict
 from lit_infoprompt.analysis.tables import interval_text
 
 ALPHA = 0.05
@@ -49,7 +51,7 @@ def tests(comparisons: List[Named], declared: Sequence[Declared], through: Dict[
         if d is None or name in through or list(s["methods"])[0] != BASE:
             continue
         for claim, key in CLAIM_KEYS.items():
-            if claim not in d.claims:
+            if claim not in d.experiment.claims:
                 continue
             for form in (f for f in CLAIMED if f in s["methods"]):
                 power = s[f"power_vs_{BASE}"][form]
@@ -61,7 +63,7 @@ def tests(comparisons: List[Named], declared: Sequence[Declared], through: Dict[
         family = [r for r in rows if r["claim"] == claim]
         for row, adjusted in zip(family, holm([r["difference"].get("p") for r in family])):
             row["p_adjusted"] = adjusted
-            row["verdict"] = verdict(row)
+            row["outcome"], row["verdict"] = outcome(row), claim_verdict(row)
     for row in rows:
         row["replicated"] = replicated(row, rows)
     order = {"found": 0, "held-out seeds": 1, "declared replication": 2}
@@ -69,19 +71,36 @@ def tests(comparisons: List[Named], declared: Sequence[Declared], through: Dict[
                                        r["comparison"], CLAIMED.index(r["form"])))
 
 
-def verdict(row: dict) -> str:
-    d, adjusted = row["difference"], row["p_adjusted"]
+class Outcome(str, Enum):
+    """A claim's word for one test: the interval's verdict (``power.Verdict``) and its Holm-adjusted p."""
+
+    HOLDS = "holds"
+    NOT_AFTER_HOLM = "not after Holm"
+    WORSE = "does not hold (worse)"
+    WORSE_NOT_AFTER_HOLM = "worse, not after Holm"
+    EQUAL = "equal"
+    CANNOT_SAY = "cannot say"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def outcome(row: dict) -> Outcome:
+    d, adjusted = Verdict(row["difference"]["verdict"]), row["p_adjusted"]
     significant = adjusted is not None and adjusted < ALPHA
-    if d["verdict"] == "better":
-        word = "holds" if significant else "not after Holm"
-    elif d["verdict"] == "worse":
-        word = "does not hold (worse)" if significant else "worse, not after Holm"
-    elif d["verdict"] == "equal":
-        word = "equal"
-    else:
-        word = "cannot say"
+    if d is Verdict.BETTER:
+        return Outcome.HOLDS if significant else Outcome.NOT_AFTER_HOLM
+    if d is Verdict.WORSE:
+        return Outcome.WORSE if significant else Outcome.WORSE_NOT_AFTER_HOLM
+    return Outcome.EQUAL if d is Verdict.EQUAL else Outcome.CANNOT_SAY
+
+
+def claim_verdict(row: dict) -> str:
+    """The row's outcome in words, with what the best dev score adds to a convergence row that is no faster."""
+    word = outcome(row).value
     level = row.get("best_dev")
-    if row["claim"] == "convergence" and d["verdict"] != "better" and level and level["verdict"] == "better":
+    if row["claim"] == "convergence" and Verdict(row["difference"]["verdict"]) is not Verdict.BETTER and level \
+            and Verdict(level["verdict"]) is Verdict.BETTER:
         word += "; no faster, ends higher (best dev)"
     return word
 
@@ -94,9 +113,9 @@ def replicated(row: dict, rows: List[dict]) -> str:
              and r["evidence"] == "declared replication"]
     if not twins:
         return "found, no replication yet"
-    if not row["verdict"].startswith("holds"):
-        return "found; replication: " + ", ".join(t["verdict"].split(";")[0] for t in twins)
-    return "replicated" if any(t["verdict"].startswith("holds") for t in twins) else "found, not replicated"
+    if row["outcome"] is not Outcome.HOLDS:
+        return "found; replication: " + ", ".join(t["outcome"].value for t in twins)
+    return "replicated" if any(t["outcome"] is Outcome.HOLDS for t in twins) else "found, not replicated"
 
 
 def pvalue(p: Optional[float]) -> str:
@@ -105,7 +124,7 @@ def pvalue(p: Optional[float]) -> str:
     return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
 
 
-def table(rows: List[dict]) -> List[str]:
+def verdict_table(rows: List[dict]) -> List[str]:
     """The verdict table's markdown lines (empty without rows)."""
     if not rows:
         return []

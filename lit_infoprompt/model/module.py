@@ -115,6 +115,14 @@ class PromptClassifier(L.LightningModule):
         frozen = {k: v for k, v in self.state_dict().items() if k not in keep}
         checkpoint["state_dict"] = {**frozen, **checkpoint["state_dict"]}
 
+    def attached_trainer(self) -> Optional[L.Trainer]:
+        """The Trainer this module is attached to, or None: the cache and the finiteness check also run without
+        one (tests, sweeps, prediction), where Lightning's ``self.trainer`` raises rather than answering None."""
+        try:
+            return self.trainer
+        except RuntimeError:  # "... is not attached to a `Trainer`."
+            return None
+
     # -- the prompt-free cache ---------------------------------------------------------------------
     def ensure_cache(self, datamodule) -> None:
         """Compute r_0 and h_0,cls for the rows the method needs, unless a cache with the same key exists."""
@@ -124,7 +132,7 @@ class PromptClassifier(L.LightningModule):
         key = cache_key(*datamodule.cache_identity, rows)
         if key == self.cache_key:
             return
-        trainer = self._trainer
+        trainer = self.attached_trainer()
         precision = trainer.precision_plugin.forward_context() if trainer is not None else contextlib.nullcontext()
         with precision:  # the run's precision, as the prompted states that are compared with these
             self.free_mask, self.free_cls = prompt_free_states(self.backbone, rows, datamodule.collate,
@@ -239,7 +247,7 @@ class PromptClassifier(L.LightningModule):
             return
         mine = self.first_nonfinite
         first = mine.clone()
-        trainer = self._trainer
+        trainer = self.attached_trainer()
         if trainer is not None and trainer.world_size > 1 and torch.distributed.is_initialized():
             torch.distributed.all_reduce(first, op=torch.distributed.ReduceOp.MIN)
         first, mine = first.tolist(), mine.tolist()

@@ -10,24 +10,26 @@ An item of ``methods=[...]`` is an **arm**: a method preset (``prompt_tuning``: 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from lit_infoprompt.config import CONF_DIR, Config, load_config, processes
+from lit_infoprompt.config import Config, load_config, processes
 from lit_infoprompt.errors import InputError
-from lit_infoprompt.sweep.grid import Arm, Launch
+from lit_infoprompt.experiment import INITS, Arm, parse_arm
+from lit_infoprompt.sweep.grid import Job, Launch, grid_jobs
 
 DEFAULT_SEEDS = [13, 21, 42, 87, 100]
 
 
 @dataclass
 class Sweep:
-    """What a sweep command was asked for (``compare`` and ``robustness`` share the parsing)."""
+    """What a sweep runs: ``parse_sweep`` makes it from the ``compare``/``robustness`` command line,
+    ``sweep.experiment_runs.experiment_sweep`` from an ``Experiment`` (typed, no text in between); ``sweep_jobs``
+    makes its runs."""
 
-    methods: List[str] = field(default_factory=lambda: ["prompt_tuning", "infoprompt"])  # the arms' names
-    arms: Dict[str, Arm] = field(default_factory=dict)  # the arms given as <name>=<preset>+<key>=<value>...
+    arms: List[Arm] = field(default_factory=lambda: [Arm("prompt_tuning", "prompt_tuning"),
+                                                     Arm("infoprompt", "infoprompt")])  # the baseline first
     seeds: List[int] = field(default_factory=lambda: list(DEFAULT_SEEDS))
     target: Optional[float] = None
     margin: Optional[float] = None  # equivalence margin of a score difference (None: power.METRIC_MARGIN)
@@ -36,25 +38,41 @@ class Sweep:
     allow_mixed_versions: bool = False
     name: Optional[str] = None
     launch: Launch = field(default_factory=Launch)  # workers=, threads=, launcher=, submitit_cluster=, slurm_*=
-    overrides: List[str] = field(default_factory=list)
+    overrides: List[str] = field(default_factory=list)  # config key=value text for every run (the arms' come on top)
+    values: Dict[str, object] = field(default_factory=dict)  # typed settings for every run (an experiment's)
+    source: Optional[str] = None  # the experiment file the sweep was made from (None: the command line)
+    origins: Dict[str, str] = field(default_factory=dict)  # override -> where it was written (error lines)
+    inits: Optional[List[str]] = None  # robustness: the initialisations every arm runs under
 
-    def arm_list(self) -> List[Arm]:
-        """Every arm, in the order given; a plain preset is an arm of its name without overrides."""
-        return [self.arms.get(m) or Arm(m, m) for m in self.methods]
+    @property
+    def methods(self) -> List[str]:
+        """The arms' names, in order."""
+        return [a.name for a in self.arms]
 
 
-def parse_sweep(args: List[str]) -> Sweep:
+def sweep_jobs(sweep: Sweep, rates: Optional[Dict[str, Optional[float]]] = None) -> List[Job]:
+    """Every run of the sweep, each config composed once: (initialisation x) arm x prompt lr x seed. ``rates``:
+    each arm's one rate (chosen on dev elsewhere; None: the configured one), else the sweep's ``prompt_lrs``."""
+    jobs = []
+    for init in sweep.inits or [None]:
+        values = {**sweep.values, **({"prompt.init": init} if init else {})}
+        for arm in sweep.arms:
+            lrs = [rates[arm.name]] if rates is not None else sweep.prompt_lrs
+            jobs += grid_jobs(sweep.overrides, [arm], sweep.seeds, lrs, values=values, origins=sweep.origins)
+    return jobs
+
+
+def parse_sweep(args: List[str], whole: bool = True) -> Sweep:
     """``methods=[a,b] seeds=[13,21] target=<score> margin=<score> prompt_lrs=[1e-3,1e-2] prompt_lr_from=<folder>
     allow_mixed_versions=true name=<folder> key=value ...``."""
     sweep = Sweep()
     for item in args:
         key, _, value = item.partition("=")
         if key in ("methods", "seeds", "prompt_lrs"):
-            values = [v for v in value.strip("[]").replace(",", " ").split() if v]
+            values = list_items(value)
             try:
                 if key == "methods":
-                    sweep.arms = {a.name: a for a in map(parse_arm, values) if a.overrides or a.name != a.method}
-                    sweep.methods = [v.partition("=")[0] for v in values]
+                    sweep.arms = [parse_arm(v) for v in values]
                 elif key == "seeds":
                     sweep.seeds = [int(v) for v in values]
                 else:
@@ -77,6 +95,12 @@ def parse_sweep(args: List[str]) -> Sweep:
             sweep.allow_mixed_versions = value.lower() == "true"
         elif key == "prompt_lr_from":
             sweep.prompt_lr_from = value
+        elif key == "inits":
+            sweep.inits = list_items(value)
+            if not sweep.inits or any(i not in INITS for i in sweep.inits):
+                raise InputError(f"inits: expected some of {', '.join(INITS)}, got {value!r}")
+        elif key in ("seed", "method"):
+            raise InputError(f"{key}={value}: a sweep gives every run its {key} ({key}s=[...]), not one for all")
         elif key in LAUNCH_KEYS:
             parse_launch(sweep.launch, key, value)
         elif key == "name":
@@ -85,45 +109,23 @@ def parse_sweep(args: List[str]) -> Sweep:
             sweep.name = value
         else:
             sweep.overrides.append(item)
-    if len(sweep.methods) < 1 or not sweep.seeds:
+    if whole:  # else: only the command line's part of a sweep an experiment file makes (its machine settings)
+        check_sweep(sweep)
+    return sweep
+
+
+def check_sweep(sweep: Sweep) -> None:
+    """What no sweep may be, however it was made: without arms or seeds, with two arms of one name, with a key set
+    both for every arm and by one arm, or with its prompt learning rate given two ways."""
+    if not sweep.arms or not sweep.seeds:
         raise InputError("compare needs at least one method and one seed")
     check_arms(sweep)
-    arm_overrides = [o for arm in sweep.arms.values() for o in arm.overrides]
+    arm_overrides = [o for arm in sweep.arms for o in arm.overrides]
     given = [what for what, on in (("prompt_lrs=[...]", sweep.prompt_lrs != [None]),
                                    ("prompt_lr_from", sweep.prompt_lr_from is not None),
                                    ("optim.prompt_lr", sets_prompt_lr(sweep.overrides + arm_overrides))) if on]
     if len(given) > 1:
         raise InputError(f"give the prompt learning rate one way, not as {' and '.join(given)}")
-    return sweep
-
-
-ARM_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
-ARM_SYNTAX = "<arm name>=<preset>+<key>=<value>[+<key>=<value>...]"
-NOT_PER_ARM = ("task", "method", "seed", "task.name", "method.name")  # the sweep's, the same for every arm
-
-
-def parse_arm(item: str) -> Arm:
-    """``prompt_tuning`` or ``pt_lw=prompt_tuning+prompt.init=label_words``; a '+' splits only before a
-    ``key=``, so a value such as ``1e+3`` stays whole."""
-    name, is_arm, spec = item.partition("=")
-    if not ARM_NAME.fullmatch(name):
-        raise InputError(f"methods: bad arm name {name!r} in {item!r}: letters, digits, '_', '.' or '-' (no '/'), "
-                         f"as {ARM_SYNTAX}")
-    if not is_arm:
-        return Arm(name, name)
-    method, *overrides = re.split(r"\+(?=[A-Za-z_][\w.]*=)", spec)
-    if not ARM_NAME.fullmatch(method) or any(not re.match(r"[A-Za-z_][\w.]*=", o) for o in overrides):
-        raise InputError(f"methods: cannot read the arm {item!r}: expected {ARM_SYNTAX}")
-    keys = [o.partition("=")[0] for o in overrides]
-    if any(k in NOT_PER_ARM for k in keys):
-        raise InputError(f"methods: the arm {name} sets {', '.join(k for k in keys if k in NOT_PER_ARM)}: the task, "
-                         f"method and seed are the sweep's (an arm is {ARM_SYNTAX})")
-    if len(set(keys)) < len(keys):
-        raise InputError(f"methods: the arm {name} sets a key twice: {item!r}")
-    if (overrides or method != name) and (CONF_DIR / "method" / f"{name}.yaml").is_file():
-        raise InputError(f"methods: the arm {item!r} is named after the method preset {name}: give it a name of its "
-                         f"own")
-    return Arm(name, method, tuple(overrides))
 
 
 def check_arms(sweep: Sweep) -> None:
@@ -133,7 +135,7 @@ def check_arms(sweep: Sweep) -> None:
         raise InputError(f"methods: the arm name(s) {', '.join(repeated)} are given twice: every arm needs a name "
                          f"of its own")
     wide = {o.partition("=")[0] for o in sweep.overrides}
-    for arm in sweep.arms.values():
+    for arm in sweep.arms:
         both = [o.partition("=")[0] for o in arm.overrides if o.partition("=")[0] in wide]
         if both:
             raise InputError(f"methods: the arm {arm.name} sets {', '.join(both)}, which the sweep sets for every "
@@ -143,11 +145,11 @@ def check_arms(sweep: Sweep) -> None:
 def arm_configs(sweep: Sweep) -> Dict[str, Config]:
     """Each arm's config (the sweep's overrides, its preset, its own overrides): fails early, with one line, on a
     bad override of any arm (``sweep.before_runs.check_before_runs`` checks the model and the data too)."""
-    return load_arms(sweep.arm_list(), sweep.overrides)
+    return load_arms(sweep.arms, sweep.overrides, values=sweep.values)
 
 
 def load_arms(arms: Sequence[Arm], overrides: Sequence[str] = (), *, source: Optional[str] = None,
-              from_source: Sequence[str] = ()) -> Dict[str, Config]:
+              from_source: Sequence[str] = (), values: Optional[Dict[str, object]] = None) -> Dict[str, Config]:
     """Each arm's config (the sweep's overrides, its preset, its own overrides); a bad one is one line that names
     whose setting it is: the arm's (``the arm <name>:``, or ``<file>: arms.<name>:``), the file's or the command
     line's."""
@@ -157,24 +159,31 @@ def load_arms(arms: Sequence[Arm], overrides: Sequence[str] = (), *, source: Opt
         mine = {o: "'" + "+".join([arm.method, *arm.overrides]) + "'" for o in arm.overrides} if source else {}
         shared = [*overrides, f"method={arm.method}"]
         try:
-            configs[arm.name] = load_config([*shared, *arm.overrides], origins={**origins, **mine})
+            configs[arm.name] = load_config([*shared, *arm.overrides], origins={**origins, **mine}, values=values,
+                                            values_from=str(source or "the sweep"))
         except InputError as err:
-            if arm.overrides and not _fails(shared, origins):  # without its own overrides the arm loads: theirs
+            if arm.overrides and not _fails(shared, origins, values):  # without its own overrides the arm loads: theirs
                 where = f"{source}: arms.{arm.name}" if source else f"the arm {arm.name}"
                 raise InputError(f"{where}: {err}") from None
             # the file's own settings, which fail without the command line's too
-            if source and str(source) not in str(err) and _fails([*from_source, f"method={arm.method}"], origins):
+            if source and str(source) not in str(err) and _fails([*from_source, f"method={arm.method}"], origins,
+                                                                  values):
                 raise InputError(f"{source}: {err}") from None
             raise
     return configs
 
 
-def _fails(overrides: Sequence[str], origins: dict) -> bool:
+def _fails(overrides: Sequence[str], origins: dict, values: Optional[Dict[str, object]] = None) -> bool:
     try:
-        load_config(list(overrides), origins=origins)
+        load_config(list(overrides), origins=origins, values=values)
     except InputError:
         return True
     return False
+
+
+def list_items(value: str) -> List[str]:
+    """``[a,b]``, ``a,b`` or ``a b`` as ``["a", "b"]``: how the command line writes a list."""
+    return [v for v in value.strip("[]").replace(",", " ").split() if v]
 
 
 LAUNCH_KEYS = ("workers", "threads", "launcher", "submitit_cluster", "slurm_partition", "slurm_gpus", "slurm_cpus",

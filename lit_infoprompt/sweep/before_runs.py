@@ -21,24 +21,29 @@ from typing import Dict, Optional, Sequence
 
 from lit_infoprompt.config import Config
 from lit_infoprompt.errors import InputError
-from lit_infoprompt.sweep.args import LAUNCH_KEYS, load_arms, parse_arm
-from lit_infoprompt.sweep.grid import Arm
+from lit_infoprompt.experiment import Arm
+from lit_infoprompt.sweep.args import LAUNCH_KEYS, load_arms
 
 # keys a sweep command reads itself (sweep.args.parse_sweep, robustness's inits=): not config overrides
 SWEEP_KEYS = ("methods", "seeds", "prompt_lrs", "target", "margin", "allow_mixed_versions", "prompt_lr_from", "name",
               "inits", *LAUNCH_KEYS)
 
 
-def check_before_runs(arms: Sequence[Arm], overrides: Sequence[str] = (), *, source: Optional[str] = None,
-                      from_source: Sequence[str] = (), planned: bool = False) -> Dict[str, Config]:
+def check_before_runs(arms: Sequence[Arm], overrides: Sequence[str] = (), *, values: Optional[dict] = None,
+                      source: Optional[str] = None, from_source: Sequence[str] = (), planned: bool = False,
+                      model_given: bool = False) -> Dict[str, Config]:
     """Each arm's config, after checking once what every run of the sweep shares; one ``InputError`` otherwise.
 
-    ``overrides``: what every run gets, in order (the arms' own come on top); ``source``: the experiment file the
-    arms and the ``from_source`` part of ``overrides`` were read from, named in the error line; ``planned``: only a
-    plan is made, so the offline fallback backbone may still be unpacked later (``fetch-backbone``)."""
-    configs = load_arms(arms, overrides, source=source, from_source=from_source)
-    model_from_source = source is not None and next(
-        (o in from_source for o in reversed(list(overrides)) if o.startswith("model.name=")), False)
+    ``overrides``: what every run gets, in order (the arms' own come on top); ``values``: the typed settings of an
+    experiment file; ``source``: the experiment file the arms, the ``values`` and the ``from_source`` part of
+    ``overrides`` were read from, named in the error line; ``model_given``: the backbone in ``values`` came from the command line (``paper
+    model=``), not the file; ``planned``: only a plan is made, so the offline fallback backbone may still be
+    unpacked later (``fetch-backbone``)."""
+    configs = load_arms(arms, overrides, source=source, from_source=from_source, values=values)
+    model_overridden = any(o.startswith("model.name=") for o in overrides)
+    model_from_source = source is not None and not model_given and (
+        next((o in from_source for o in reversed(list(overrides)) if o.startswith("model.name=")), False)
+        if model_overridden else "model.name" in (values or {}))
     for name in dict.fromkeys(str(c.model.name) for c in configs.values()):
         try:
             check_model_folder(name, planned)
@@ -76,18 +81,10 @@ def check_model_folder(name: str, planned: bool = False) -> None:
 
 def check_experiment(e, extra: Sequence[str] = (), planned: bool = False, model_given: bool = False) \
         -> Dict[str, Config]:
-    """``check_before_runs`` for an experiment file (``sweep.experiment.Experiment``) and the machine settings of
-    its command line (``extra``: ``data.dir=``, ``model.name=``, launch keys, ...): errors name the file.
-    ``model_given``: the experiment's backbone came from the command line (``paper model=``), not its file."""
+    """``check_before_runs`` for an ``Experiment`` and the machine settings of its command line (``extra``:
+    ``data.dir=``, ``model.name=``, launch keys, ...): errors name the file. ``model_given``: the experiment's
+    backbone came from the command line (``paper model=``), not its file."""
     source = e.path or e.name
-    arms = []
-    for item in e.arm_items:
-        try:
-            arms.append(parse_arm(item))
-        except InputError as err:  # e.g. an arm that sets the seed
-            raise InputError(f"{source}: arms.{item.partition('=')[0]}: {err}") from None
-    own = e.run_overrides()
     machine = [a for a in extra if a.partition("=")[0] not in SWEEP_KEYS and not a.startswith("slurm_")]
-    return check_before_runs(arms, [*own, *machine], source=source,
-                             from_source=[o for o in own if not (model_given and o.startswith("model.name="))],
-                             planned=planned)
+    return check_before_runs(e.arm_list(), [*e.overrides, *machine], values=e.settings(), source=source,
+                             from_source=list(e.overrides), planned=planned, model_given=model_given)

@@ -19,10 +19,11 @@ from typing import Dict, List, Optional, Sequence
 from lit_infoprompt.analysis.comparison_files import write_comparison
 from lit_infoprompt.analysis.runs import as_dict, experiment_key
 from lit_infoprompt.errors import InputError
+from lit_infoprompt.experiment import Arm
 from lit_infoprompt.sweep.declared import adhoc_name
-from lit_infoprompt.sweep.args import Arm, chosen_rates, parse_sweep, refuse_ddp
+from lit_infoprompt.sweep.args import Sweep, chosen_rates, parse_sweep, refuse_ddp, sweep_jobs
 from lit_infoprompt.sweep.before_runs import check_before_runs
-from lit_infoprompt.sweep.grid import Job, Launch, grid_jobs, job_config, run_grid
+from lit_infoprompt.sweep.grid import Job, Launch, job_config, run_grid
 
 log = logging.getLogger(__name__)
 
@@ -72,25 +73,29 @@ def run_all(jobs: List[Job], launch: Optional[Launch] = None) -> tuple[List[Path
     return [Path(r["run_dir"]) for _, r in kept], failures, [j.label for j, _ in kept]
 
 
-def compare(args: List[str], prefer: Sequence[str] = (), declared: bool = False) -> Path:
+def compare(args: List[str]) -> Path:
     """CLI entry: ``compare [methods=[a,b,<arm>=<preset>+<key>=<value>...]] [seeds=[13,21]] [target=<dev score>]
     [margin=<score>] [prompt_lrs=[1e-3,1e-2] | prompt_lr_from=<compare folder>] [allow_mixed_versions=true]
     [name=<folder>] [key=value ...]``; the output folder is ``<out_dir>/compare/<name>``, by default
     ``<task>-<split>`` (a name lets two comparisons of one task, e.g. the ablations, live side by side)."""
-    sweep = parse_sweep(args)
+    return run_comparison(parse_sweep(args))
+
+
+def run_comparison(sweep: Sweep, prefer: Sequence[str] = (), declared: bool = False) -> Path:
+    """Run (or reuse) every run of the sweep and write its comparison; ``prefer``: a declared experiment's own
+    archived runs, reused first; ``declared``: this is ``make experiment`` running a declared file."""
     if sweep.name is not None:
         adhoc_name("compare", sweep.name, "", declared)  # a declared experiment's name: make experiment runs it
-    arms = sweep.arm_list()
-    configs = check_before_runs(arms, sweep.overrides)  # once, before any run: each arm's keys, the model, the data
+    arms = sweep.arms
+    # once, before any run: each arm's keys, the model, the data
+    configs = check_before_runs(arms, sweep.overrides, values=sweep.values, source=sweep.source,
+                                from_source=list(sweep.origins))
     for config in configs.values():
         refuse_ddp(config)
     config = configs[arms[0].name]
-    if sweep.prompt_lr_from:
-        rates = chosen_rates(sweep.prompt_lr_from, sweep.methods, {a.name: a.method for a in arms})
-        jobs = [job for a in arms for job in grid_jobs(sweep.overrides, [a], sweep.seeds, [rates[a.name]])]
-    else:
-        jobs = grid_jobs(sweep.overrides, arms, sweep.seeds, sweep.prompt_lrs)
-    jobs = [replace(job, prefer=tuple(prefer)) for job in jobs]  # a declared experiment's own archived runs first
+    rates = chosen_rates(sweep.prompt_lr_from, sweep.methods, {a.name: a.method for a in arms}) \
+        if sweep.prompt_lr_from else None
+    jobs = [replace(job, prefer=tuple(prefer)) for job in sweep_jobs(sweep, rates)]  # own archived runs first
     spec = arm_spec(arms, jobs)
     run_dirs, failures, labels = run_all(jobs, sweep.launch)
     methods = [m for m in sweep.methods if m in labels]

@@ -1,12 +1,12 @@
 """Run a sweep's grid of independent runs: in this process, in a local pool of workers, or as SLURM jobs (submitit).
 
-A grid is a list of ``Job``s (the overrides of one run). Every way of running it does the same per run (``execute``):
+A grid is a list of ``Job``s (one run each: its config, composed once, and its arm, seed and rate). Every way of running it does the same per run (``execute``):
 resolve the config, **claim** the run, reuse it when finished, resume it when a checkpoint exists, else train it.
 
 * ``workers=1`` (default): one after another in this process, one backbone for all runs (today's ``compare``).
 * ``workers=N``: N worker processes pull runs from the grid. Each keeps its backbone for all its runs. With GPUs
   each worker sees one of this process's GPUs (round robin over its ``CUDA_VISIBLE_DEVICES``, so 2 workers per GPU
-  share it) and every run gets ``ON_ONE_GPU``; on CPU the cores are split (``threads`` per worker, default
+  share it) and every run is ``on_one_gpu``; on CPU the cores are split (``threads`` per worker, default
   cores // N). A worker that dies is replaced and its run tried again (``_pool``). ``workers=auto``: the visible
   GPUs; on CPU one process with every core (on the 2-core development machine, 2 one-thread workers took 1.01x the
   time of one two-thread process for a 6-run CB grid: ``make bench-workers``).
@@ -14,13 +14,14 @@ resolve the config, **claim** the run, reuse it when finished, resume it when a 
   ``train`` command does, so a cluster sweep leaves the same run directories; ``submitit_cluster=local`` runs
   the jobs as local processes (how the tests use it).
 
-Claims (``claims``): a run is held through ``<out_dir>/.claims/<run key>.lock``, so two workers or two sweeps never
+Claims (``locks.claim``): a run is held through ``<out_dir>/.claims/<run key>.lock``, so two workers or two sweeps never
 train the same run, and a killed sweep restarts where it stopped (a dead holder's lock is taken over). A failing
 run (a bad value, a non-finite loss, a crash) is reported with one line and does not stop the others.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -29,9 +30,11 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Union
 
-from lit_infoprompt.config import GPU_ACCELERATORS
+from lit_infoprompt.config import GPU_ACCELERATORS, Config, load_config
+from lit_infoprompt.devices import gpu_count
+from lit_infoprompt.experiment import Arm
 from lit_infoprompt.sweep import memory
 from lit_infoprompt.sweep.locks import claim, run_key
 
@@ -41,32 +44,27 @@ log = logging.getLogger(__name__)
 _BACKBONES: Dict[str, tuple] = {}  # per process: model settings -> (backbone, tokenizer)
 
 
-@dataclass(frozen=True)
-class Arm:
-    """One arm of a sweep: a method preset and the config overrides it runs with, under a name of its own."""
-
-    name: str
-    method: str
-    overrides: Tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
+@dataclass
 class Job:
-    """One run of a grid: its overrides (task, model, data, method, seed, prompt lr, ...) and labels to print:
-    its method preset, seed, prompt lr and the arm it is a run of (None: the arm is the preset); and the runs to
-    reuse first where they match."""
+    """One run of a grid: its config, composed once when the grid is made (``model.name=auto`` and
+    ``trainer.precision=auto`` still unresolved: ``job_config`` resolves a copy where the run is made), the arm it
+    is a run of, its seed and prompt lr (None: the configured one), and the runs to reuse first where they match."""
 
-    overrides: tuple
-    method: str
+    config: Config
+    arm: Arm
     seed: int
     prompt_lr: Optional[float] = None
-    arm: Optional[str] = None
     prefer: tuple = ()  # run directories to reuse first (an archived experiment's own runs: analysis.runs.find_run)
 
     @property
     def label(self) -> str:
         """The arm's name: what failures, progress lines and the comparison call this run's arm."""
-        return self.arm or self.method
+        return self.arm.name
+
+    @property
+    def method(self) -> str:
+        """The arm's method preset."""
+        return self.arm.method
 
 
 @dataclass
@@ -82,12 +80,6 @@ class Launch:
 
 def cpu_count() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
-def gpu_count() -> int:
-    import torch
-
-    return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
 
@@ -117,11 +109,14 @@ def plan_workers(launch: Launch, accelerator: str = "auto") -> tuple[int, int, L
     return workers, threads, devices
 
 
-# A local grid on GPUs gives every run these overrides: each worker sees one GPU, and an explicit accelerator makes a
-# worker that sees none fail instead of training on CPU. They are part of the run's config, so the parent looks for
-# finished runs with them too (the same run key as the worker's). On CPU nothing is added: runs keep
-# trainer.accelerator=auto and still match the runs made before (the archive's).
-ON_ONE_GPU = ("trainer.accelerator=gpu", "trainer.devices=1")
+def on_one_gpu(job: Job) -> Job:
+    """The job as a local grid on GPUs runs it: each worker sees one GPU, and an explicit accelerator makes a worker
+    that sees none fail instead of training on CPU. Part of the run's config, so the parent looks for finished runs
+    with it too (the same run key as the worker's). On CPU jobs are left alone: runs keep trainer.accelerator=auto
+    and still match the runs made before (the archive's)."""
+    config = copy.deepcopy(job.config)
+    config.trainer.accelerator, config.trainer.devices = "gpu", 1
+    return replace(job, config=config)
 
 
 def crowding_warning(config, devices: Sequence[Optional[str]]) -> Optional[str]:
@@ -146,25 +141,47 @@ def crowding_warning(config, devices: Sequence[Optional[str]]) -> Optional[str]:
                                   name=Path(str(config.model.name)).name)
 
 
-def grid_jobs(overrides: List[str], methods: Sequence[Union[str, Arm]], seeds: List[int],
-              prompt_lrs: Sequence[Optional[float]] = (None,)) -> List[Job]:
-    """Every (arm, prompt lr, seed) as a run of the grid; a prompt lr of None keeps the configured one. An arm is a
-    preset's name or an ``Arm`` (a preset with overrides of its own)."""
+def grid_jobs(overrides: Sequence[str], methods: Sequence[Union[str, Arm]], seeds: Sequence[int],
+              prompt_lrs: Sequence[Optional[float]] = (None,), values: Optional[Dict[str, object]] = None,
+              origins: Optional[dict] = None) -> List[Job]:
+    """Every (arm, prompt lr, seed) as a run of the grid, its config composed here, once: the typed ``values``
+    (an experiment's settings), the arm's preset, seed and prompt lr (None keeps the configured one), then the
+    ``overrides`` (text: the command line's, an experiment file's) and the arm's own. An arm is a preset's name or
+    an ``Arm`` (a preset with overrides of its own)."""
     arms = [m if not isinstance(m, str) else Arm(m, m) for m in methods]
-    return [Job(tuple([*overrides, *([] if lr is None else [f"optim.prompt_lr={lr}"]), f"method={a.method}",
-                       *a.overrides, f"seed={s}"]), a.method, s, lr, a.name)
-            for a in arms for lr in prompt_lrs for s in seeds]
+    jobs = []
+    for a in arms:
+        for lr in prompt_lrs:
+            for seed in seeds:
+                settings = {**(values or {}), "method": a.method, "seed": seed}
+                if lr is not None:
+                    settings["optim.prompt_lr"] = lr
+                config = load_config([*overrides, *a.overrides], origins=origins, values=settings)
+                jobs.append(Job(config, a, seed, lr))
+    return jobs
 
 
 # -- one run ---------------------------------------------------------------------------------------------
-def job_config(job: Job):
-    """A job's config as its run will save it (``model.name=auto`` and ``trainer.precision=auto`` resolved): what
-    the parent's lookup of finished runs, a worker's claim and the run itself must all see alike."""
-    from lit_infoprompt.config import load_config
+def job_config(job: Job, planned: bool = False) -> Config:
+    """A copy of the job's config as its run will save it (``model.name=auto`` and ``trainer.precision=auto``
+    resolved): what the parent's lookup of finished runs, a worker's claim and the run itself must all see
+    alike. ``planned``: for a plan, without torch and without fetching anything: the backbone as a run would
+    resolve it from what is cached or reachable, precision ``auto`` as 32-true off a GPU and bf16-mixed on one
+    (the GPUs the project targets have bf16)."""
+    config = copy.deepcopy(job.config)
+    if planned:
+        from lit_infoprompt import hub
+        from lit_infoprompt.devices import planned_on_gpu
+
+        if config.model.name == hub.DEFAULT_MODEL:
+            paper = hub.in_hf_cache(hub.PAPER_BACKBONE) or hub.hub_reachable()
+            config.model.name = hub.PAPER_BACKBONE if paper else str(hub.models_dir() / hub.FALLBACK_NAME)
+        if config.trainer.precision == "auto":
+            config.trainer.precision = "bf16-mixed" if planned_on_gpu(config.trainer.accelerator) else "32-true"
+        return config
     from lit_infoprompt.hub import resolve_backbone
     from lit_infoprompt.train.runner import resolve_precision
 
-    config = load_config(list(job.overrides))
     resolve_backbone(config)
     resolve_precision(config)
     return config
@@ -245,13 +262,12 @@ def run_grid(jobs: Sequence[Job], launch: Launch, report=print, target: Callable
     """Every job's result (in job order): {"run_dir", "reused", ...} or {"error"}. Finished runs are found first and
     not sent to any worker. ``target`` runs one job (``execute``; the tests wrap it)."""
     from lit_infoprompt.analysis.runs import find_run
-    from lit_infoprompt.config import load_config
 
     workers, threads, devices = len(jobs) or 1, 0, []
     if launch.launcher == "local" and jobs:
-        workers, threads, devices = plan_workers(launch, load_config(list(jobs[0].overrides)).trainer.accelerator)
+        workers, threads, devices = plan_workers(launch, jobs[0].config.trainer.accelerator)
         if any(d is not None for d in devices):
-            jobs = [replace(job, overrides=(*job.overrides, *ON_ONE_GPU)) for job in jobs]
+            jobs = [on_one_gpu(job) for job in jobs]
     results: List[Optional[dict]] = [None] * len(jobs)
     pending = []
     for i, job in enumerate(jobs):
@@ -299,9 +315,7 @@ def _submitit(jobs, pending, launch: Launch, results, progress, report) -> None:
         raise InputError("launcher=submitit needs the 'submitit' package: pip install submitit") from None
     if not pending:
         return
-    from lit_infoprompt.config import load_config
-
-    out_dir = Path(load_config(list(jobs[pending[0]].overrides)).out_dir)
+    out_dir = Path(jobs[pending[0]].config.out_dir)
     executor = submitit.AutoExecutor(folder=out_dir / "submitit" / "%j", cluster=launch.submitit_cluster)
     slurm = launch.slurm
     parameters = {"timeout_min": int(slurm.get("time", 60)), "name": "lit_infoprompt"}

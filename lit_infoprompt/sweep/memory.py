@@ -104,7 +104,7 @@ def workers_warning(shape: Mapping, batch: int, tokens: int, precision: str, dty
             f"model.dtype=bfloat16")
 
 
-def table(shape_name: str = "roberta-large", batches=(8, 16, 32), lengths=(128, 256), prompt: int = 16) -> list:
+def memory_table(shape_name: str = "roberta-large", batches=(8, 16, 32), lengths=(128, 256), prompt: int = 16) -> list:
     """The estimate for each batch x (length + prompt) and mode: the rows docs/benchmarks.md shows."""
     rows = []
     for mode in MODES:
@@ -117,6 +117,6 @@ def table(shape_name: str = "roberta-large", batches=(8, 16, 32), lengths=(128, 
 
 if __name__ == "__main__":
     print(f"{'mode':<14}{'batch x tokens':>16}{'weights':>9}{'casts':>7}{'acts':>7}{'peak':>7}{'worker GiB':>12}")
-    for r in table():
+    for r in memory_table():
         print(f"{r['mode']:<14}{r['batch']:>10} x {r['tokens']:<4}{r['weights_gib']:>8.2f}{r['casts_gib']:>7.2f}"
               f"{r['activations_gib']:>7.2f}{r['peak_gib']:>7.2f}{r['worker_gib']:>12.2f}")

@@ -21,10 +21,12 @@ from typing import Dict, List, Optional
 
 from lit_infoprompt.errors import InputError
 from lit_infoprompt.sweep import cost, memory
-from lit_infoprompt.sweep.declared import EXPERIMENTS_DIR
-from lit_infoprompt.sweep.experiment import Experiment, load_experiment, run_experiment
+from lit_infoprompt.sweep.args import list_items
+from lit_infoprompt.experiment import EXPERIMENTS_DIR, Experiment, load_experiment
+from lit_infoprompt.sweep.experiment_runs import run_experiment
+from lit_infoprompt.sweep.grid import job_config
 from lit_infoprompt.sweep.plan import LAUNCH_PREFIXES, RunIndex, backbone_name, jobs_of, plan
-from lit_infoprompt.sweep.reporting import experiment_files, split_words
+from lit_infoprompt.sweep.reporting import experiment_files
 
 PAPER_DIR = EXPERIMENTS_DIR / "paper"
 ARCHIVE = "docs/paper/results"
@@ -47,15 +49,11 @@ class Paper:
     gpu_check: Optional[str] = None  # a make gpu-check JSON whose measured step replaces the cost model's
 
 
-def _items(value: str) -> List[str]:
-    return [v for v in value.strip("[]").replace(",", " ").split() if v]
-
-
 def shrink(e: Experiment, keys: Dict[str, str]) -> Experiment:
     """The experiment with the grid's shrink keys applied (one error line for an arm or value it cannot take)."""
     changes: dict = {}
     if "arms" in keys:
-        wanted = _items(keys["arms"])
+        wanted = list_items(keys["arms"])
         unknown = [a for a in wanted if a not in e.arms]
         if unknown or not wanted:
             raise InputError(f"arms={keys['arms']}: {e.name} has no arm {', '.join(unknown) or '(none given)'} "
@@ -66,11 +64,11 @@ def shrink(e: Experiment, keys: Dict[str, str]) -> Experiment:
         changes["arms"] = {a: e.arms[a] for a in e.arms if a in wanted}
     try:
         if "seeds" in keys:
-            changes["seeds"] = [int(s) for s in _items(keys["seeds"])]
+            changes["seeds"] = [int(s) for s in list_items(keys["seeds"])]
         if "steps" in keys:
             changes["steps"] = int(keys["steps"])
         if "prompt_lrs" in keys:
-            changes["prompt_lrs"] = [float(v) for v in _items(keys["prompt_lrs"])]
+            changes["prompt_lrs"] = [float(v) for v in list_items(keys["prompt_lrs"])]
     except ValueError as err:
         raise InputError(f"paper: {err}") from None
     if "model" in keys:
@@ -91,7 +89,7 @@ def parse_paper_args(args: List[str]) -> Paper:
     if not experiments:
         raise InputError(f"no experiment files in {folder}")
     if "only" in keys:
-        wanted, names = _items(keys["only"]), [e.name for e in experiments]
+        wanted, names = list_items(keys["only"]), [e.name for e in experiments]
         unknown = [n for n in wanted if n not in names]
         if unknown:
             raise InputError(f"only={keys['only']}: no experiment {unknown[0]} in {folder} (known: {', '.join(names)})")
@@ -141,12 +139,9 @@ class ExperimentPlan:
 def plan_experiment(e: Experiment, p: Paper, index: RunIndex) -> ExperimentPlan:
     """Runs wanted and done (looked up run by run only where the run folders hold runs of this task and backbone:
     elsewhere none can be done, and the lookup is skipped), and one run's config."""
-    from lit_infoprompt.config import load_config
-    from lit_infoprompt.sweep.plan import planned_config
-
     jobs, _ = jobs_of(e, p.extra, p.out_dir, p.archive)
-    config = planned_config(jobs[0])
-    precision = str(load_config(list(jobs[0].overrides)).trainer.precision)
+    config = job_config(jobs[0], planned=True)
+    precision = str(jobs[0].config.trainer.precision)
     same = [r for r in index.finished if r.get("task") == e.task and backbone_name(r.get("backbone")) ==
             backbone_name(config.model.name)]
     done = len(plan(e, p.extra, p.out_dir, p.archive, index=index).done) if same else 0
@@ -167,7 +162,7 @@ def paper_plan(p: Paper) -> List[ExperimentPlan]:
     return [plan_experiment(e, p, index) for e in p.experiments]
 
 
-def plan_text(p: Paper, plans: List[ExperimentPlan]) -> str:
+def paper_plan_text(p: Paper, plans: List[ExperimentPlan]) -> str:
     total, done = sum(x.runs for x in plans), sum(x.done for x in plans)
     lines = [f"paper grid: {len(plans)} experiments ({p.folder}), {total} runs: {done} done, {total - done} to train"
              + (f" (shrunk: {', '.join(p.shrunk)})" if p.shrunk else "")]
@@ -175,7 +170,7 @@ def plan_text(p: Paper, plans: List[ExperimentPlan]) -> str:
         e = x.experiment
         rates = f"rate chosen on dev from {', '.join(f'{lr:g}' for lr in e.prompt_lrs)}" if e.prompt_lrs else \
             (f"rates from {e.rates_from}" if e.rates_from else "configured rate")
-        lines.append(f"  {e.name}: {e.task} {split_words(e)}, {len(e.arms)} arms x {len(e.seeds)} seeds, {rates}, {e.steps} "
+        lines.append(f"  {e.name}: {e.task} {e.split_words}, {len(e.arms)} arms x {len(e.seeds)} seeds, {rates}, {e.steps} "
                      f"steps: {x.runs} runs, {x.done} done")
     config = plans[0].config
     shape = backbone_shape(config.model.name)

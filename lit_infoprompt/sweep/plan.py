@@ -16,15 +16,17 @@ import json
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from lit_infoprompt.analysis.declarations import hours
-from lit_infoprompt.analysis.runs import experiment_key, preferred, saved_dict, versions
-from lit_infoprompt.config import GPU_ACCELERATORS, load_config
+from lit_infoprompt.analysis.runs import experiment_key, find_run, saved_dict
+from lit_infoprompt.config import GPU_ACCELERATORS
+from lit_infoprompt.devices import gpu_names, planned_on_gpu
 from lit_infoprompt.errors import InputError
-from lit_infoprompt.sweep.args import chosen_rates, parse_arm
-from lit_infoprompt.sweep.experiment import Experiment, own_runs, rates_folder
-from lit_infoprompt.sweep.grid import ON_ONE_GPU, Job, grid_jobs
+from lit_infoprompt.experiment import Experiment
+from lit_infoprompt.sweep.args import chosen_rates, sweep_jobs
+from lit_infoprompt.sweep.experiment_runs import experiment_sweep, own_runs
+from lit_infoprompt.sweep.grid import Job, job_config, on_one_gpu
 
 
 @dataclass
@@ -71,27 +73,6 @@ def here_device(gpu: bool) -> str:
     return platform.processor() or platform.machine()
 
 
-def planned_config(job: Job):
-    """A job's config as its run will save it, as ``grid.job_config`` makes it, but without torch: the backbone
-    resolved without fetching anything, precision ``auto`` as 32-true off a GPU and bf16-mixed on one (the GPUs
-    the project targets have bf16)."""
-    from lit_infoprompt import hub
-
-    config = load_config(list(job.overrides))
-    if config.model.name == hub.DEFAULT_MODEL:
-        paper = hub.in_hf_cache(hub.PAPER_BACKBONE) or hub.hub_reachable()
-        config.model.name = hub.PAPER_BACKBONE if paper else str(hub.models_dir() / hub.FALLBACK_NAME)
-    if config.trainer.precision == "auto":
-        config.trainer.precision = "bf16-mixed" if uses_gpu(config) else "32-true"
-    return config
-
-
-def uses_gpu(config) -> bool:
-    """Whether the run would train on a GPU: asked for one, or ``auto`` where nvidia-smi lists one."""
-    accelerator = str(config.trainer.accelerator).lower()
-    return accelerator in ("gpu", "cuda") or (accelerator == "auto" and bool(gpu_names()))
-
-
 class RunIndex:
     """The finished and unfinished runs under the roots, read once: their experiment keys and recorded seconds."""
 
@@ -113,23 +94,10 @@ class RunIndex:
             self._keys[config_file] = experiment_key(saved_dict(config_file))
         return self._keys[config_file]
 
-    def find(self, config, prefer: List[str] = ()) -> Optional[Path]:
-        """A finished run of this experiment key (``analysis.runs.find_run``'s lookup, finished runs only)."""
-        want = experiment_key(_as_dict(config))
-        for run_dir in preferred(prefer, config.method.name, config.seed):
-            if (run_dir / "summary.json").is_file() and self.key(run_dir / "config.yaml") == want:
-                return run_dir
-        for root in self.roots:
-            for config_file in versions(root, config.task.name, config.method.name, config.seed):
-                if (config_file.parent / "summary.json").is_file() and self.key(config_file) == want:
-                    return config_file.parent
-        return None
-
-
-def _as_dict(config) -> dict:
-    from lit_infoprompt.analysis.runs import as_dict
-
-    return as_dict(config)
+    def find(self, config, prefer: Sequence[str] = ()) -> Optional[Path]:
+        """A finished run of this experiment key: ``analysis.runs.find_run`` over these roots, finished runs only,
+        each saved config read once."""
+        return find_run(config, prefer, roots=self.roots, key=self.key, finished_only=True)[0]
 
 
 def cost_key(record: dict) -> Tuple:
@@ -153,7 +121,7 @@ MATCHES = [("same task, split, method, steps, device and backbone", (0, 1, 2, 3,
            ("same task, device and backbone, any split, method or steps, scaled to the steps", (0, 5, 6))]
 
 
-def estimate(want: Tuple, records: List[dict]) -> Tuple[Optional[float], List[dict], str]:
+def estimate_seconds(want: Tuple, records: List[dict]) -> Tuple[Optional[float], List[dict], str]:
     """(median seconds, the runs it comes from, how they match) for a cost key, from ``records``: the closest
     match of ``MATCHES`` that has any run."""
     timed = [r for r in records if r.get("seconds") and r.get("steps")]
@@ -167,54 +135,29 @@ def estimate(want: Tuple, records: List[dict]) -> Tuple[Optional[float], List[di
 
 
 def jobs_of(e: Experiment, extra: List[str], out_dir: str, archive: Optional[str]) -> Tuple[List[Job], str]:
-    """The experiment's runs as the grid would make them, and how their rates are set."""
-    overrides = [*e.run_overrides(), *[a for a in extra if not a.startswith(LAUNCH_PREFIXES)]]
-    arms = [parse_arm(item) for item in e.arm_items]
+    """The experiment's runs as its grid makes them (``sweep.args.sweep_jobs`` of ``experiment_sweep``), and how
+    their rates are set."""
+    sweep = experiment_sweep(e, list(extra), out_dir, archive, rates_needed=False)
+    arms = sweep.arms
+    rates: Optional[Dict[str, Optional[float]]] = None
     if e.rates_from:
-        folder = rates_folder(e, out_dir, archive)
-        if folder is None:
+        if sweep.prompt_lr_from is None:
             rates = {a.name: None for a in arms}
             how = f"the rates {e.rates_from} chooses on dev (not run yet: counted once per arm and seed)"
         else:
-            rates = chosen_rates(str(folder), [a.name for a in arms], {a.name: a.method for a in arms})
+            rates = chosen_rates(sweep.prompt_lr_from, [a.name for a in arms], {a.name: a.method for a in arms})
             how = f"chosen on dev in {e.rates_from}: " + ", ".join(f"{a} {lr:g}" for a, lr in rates.items())
-        lrs_per_arm = {a.name: [rates[a.name]] for a in arms}
     else:
-        grid = list(e.prompt_lrs) or [None]
-        lrs_per_arm = {a.name: grid for a in arms}
-        how = (f"a grid of {', '.join(f'{lr:g}' for lr in grid)}, chosen on dev per arm" if e.prompt_lrs
+        how = (f"a grid of {', '.join(f'{lr:g}' for lr in sweep.prompt_lrs)}, chosen on dev per arm" if e.prompt_lrs
                else "each arm's configured rate")
-    inits = list(e.inits) if e.kind == "robustness" else [None]
-    jobs = [job for init in inits for a in arms
-            for job in grid_jobs(overrides + ([f"prompt.init={init}"] if init else []), [a], list(e.seeds),
-                                 lrs_per_arm[a.name])]
-    submitit = any(a == "launcher=submitit" for a in extra)
-    if not submitit and gpu_names() and _accelerator(overrides) in GPU_ACCELERATORS:
-        jobs = [Job((*j.overrides, *ON_ONE_GPU), j.method, j.seed, j.prompt_lr, j.arm) for j in jobs]
+    jobs = sweep_jobs(sweep, rates)
+    if sweep.launch.launcher != "submitit" and jobs and gpu_names() and \
+            str(jobs[0].config.trainer.accelerator).lower() in GPU_ACCELERATORS:
+        jobs = [on_one_gpu(j) for j in jobs]
     return jobs, how
 
 
 LAUNCH_PREFIXES = ("workers=", "threads=", "launcher=", "submitit_cluster=", "slurm_")
-
-
-def _accelerator(overrides: List[str]) -> str:
-    return next((o.partition("=")[2].lower() for o in reversed(overrides) if o.startswith("trainer.accelerator=")),
-                "auto")
-
-
-def gpu_names() -> List[str]:
-    """The GPUs nvidia-smi lists here (none without nvidia-smi): what a local grid would spread its workers on."""
-    import shutil
-    import subprocess
-
-    if not shutil.which("nvidia-smi"):
-        return []
-    try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
-                             text=True, timeout=10).stdout
-    except (OSError, subprocess.SubprocessError):
-        return []
-    return [line.strip() for line in out.splitlines() if line.strip()]
 
 
 def plan(e: Experiment, extra: List[str] = (), out_dir: str = "runs", archive: Optional[str] = "docs/results",
@@ -226,10 +169,11 @@ def plan(e: Experiment, extra: List[str] = (), out_dir: str = "runs", archive: O
     index = index or RunIndex(roots)
     result, prefer = None, own_runs(e, out_dir, archive)
     for job in jobs:
-        config = planned_config(job)
+        config = job_config(job, planned=True)
         init = config.prompt.init if e.kind == "robustness" else None
         if result is None:
-            result = Plan(e, device or here_device(uses_gpu(config)), rates=how, machine=list(extra))
+            result = Plan(e, device or here_device(planned_on_gpu(config.trainer.accelerator)), rates=how,
+                          machine=list(extra))
         run = PlannedRun(job.label, job.seed, job.prompt_lr, init)
         found = index.find(config, prefer) if job.prompt_lr is not None or not e.rates_from else None
         if found is not None:
@@ -238,7 +182,7 @@ def plan(e: Experiment, extra: List[str] = (), out_dir: str = "runs", archive: O
             want = (config.task.name, config.data.protocol,
                     config.data.shots if config.data.protocol == "per_class" else config.data.budget,
                     config.method.name, config.trainer.max_steps, result.device, backbone_name(config.model.name))
-            run.estimate, source, run.basis = estimate(want, index.finished)
+            run.estimate, source, run.basis = estimate_seconds(want, index.finished)
             if source:
                 run.basis += f": {len(source)} runs, e.g. {source[0]['dir']}"
         result.runs.append(run)
@@ -251,7 +195,7 @@ def plan_text(p: Plan) -> str:
     todo = p.to_train
     known = [r.estimate for r in todo if r.estimate is not None]
     lines = [f"experiment {e.name} ({e.kind}): {e.task} {e.split}, {e.steps} steps, arms "
-             f"{', '.join(e.arm_items)}, seeds {' '.join(map(str, e.seeds))}",
+             f"{', '.join(a.item for a in e.arm_list())}, seeds {' '.join(map(str, e.seeds))}",
              f"  prompt lr: {p.rates}",
              f"  runs wanted {len(p.runs)}, done {len(p.done)}, to train {len(todo)}"]
     if todo:
@@ -275,7 +219,7 @@ def run_command(p: Plan) -> str:
     them. E names the file as make finds it: relative to conf/experiment/ (``robustness/<name>``), else its path."""
     import shlex
 
-    from lit_infoprompt.sweep.declared import EXPERIMENTS_DIR
+    from lit_infoprompt.experiment import EXPERIMENTS_DIR
 
     e = p.experiment
     name = e.name
@@ -308,11 +252,11 @@ def backtest(experiments: List[Experiment], archive: Path) -> List[dict]:
             record = by_dir.get(d)
             if record is None or not record.get("seconds"):
                 continue
-            guess, _, _ = estimate(cost_key(record), others)
+            guess, _, _ = estimate_seconds(cost_key(record), others)
             if guess is not None:
                 errors.append((guess - record["seconds"]) / record["seconds"])
         total_true = sum(by_dir[d]["seconds"] for d in own if d in by_dir)
-        total_guess = sum((estimate(cost_key(by_dir[d]), others)[0] or 0) for d in own if d in by_dir)
+        total_guess = sum((estimate_seconds(cost_key(by_dir[d]), others)[0] or 0) for d in own if d in by_dir)
         rows.append({"experiment": e.name if e.kind == "compare" else f"robustness/{e.name}", "runs": len(own), "estimated": len(errors),
                      "median_abs_error": statistics.median(abs(x) for x in errors) if errors else None,
                      "total_error": (total_guess - total_true) / total_true if errors and total_true else None})

@@ -2,7 +2,7 @@
 and ``robustness/*.yaml``, or ``EXPERIMENTS=<folder>``) read into ``analysis.declarations.Declared``; for each one
 the archive does not hold in full, the plan of its missing runs (``sweep.plan``), made from the archive alone and
 for the device most archived runs recorded, so the committed report does not depend on the machine that writes
-it; then ``analysis.report.report``. Adding an experiment is adding a file: it shows up as not run, with its plan.
+it; then ``analysis.report.write_report``. Adding an experiment is adding a file: it shows up as not run, with its plan.
 """
 
 from __future__ import annotations
@@ -16,14 +16,8 @@ from typing import List, Optional, Sequence
 from lit_infoprompt.analysis.declarations import Declared, lacking
 from lit_infoprompt.errors import InputError
 from lit_infoprompt.provenance import git
-from lit_infoprompt.sweep.declared import EXPERIMENTS_DIR
-from lit_infoprompt.sweep.experiment import Experiment, load_experiment
+from lit_infoprompt.experiment import EXPERIMENTS_DIR, load_experiment
 from lit_infoprompt.sweep.plan import RunIndex, plan
-
-
-def split_words(e: Experiment) -> str:
-    """The split as the report's headers name it: "16-shot", "budget 64"."""
-    return {"per_class": f"{e.shots}-shot", "budget": f"budget {e.budget}"}.get(e.protocol, e.protocol)
 
 
 def experiment_files(folder: Path) -> List[Path]:
@@ -41,19 +35,19 @@ def common_device(index: RunIndex) -> Optional[str]:
 
 
 def run_commits(archive: Path, kind: str, name: str) -> Optional[List[str]]:
-    """The code commit each archived run of the experiment recorded (config.yaml's code.commit); None when a run
-    recorded none or the experiment is not archived."""
-    import re
+    """The code commit each archived run of the experiment recorded (its saved config's ``code.commit``); None when
+    a run recorded none or the experiment is not archived."""
+    from lit_infoprompt.config import load_saved
 
     spec = archive / kind / name / "spec.json"
     if not spec.is_file():
         return None
     commits = set()
     for run in json.loads(spec.read_text())["runs"]:
-        found = re.search(r"^  commit: '?([0-9a-f]{7,40})'?$", (archive / run / "config.yaml").read_text(), re.M)
-        if not found:
+        commit = load_saved(archive / run / "config.yaml").code.commit
+        if not commit:
             return None
-        commits.add(found.group(1))
+        commits.add(str(commit))
     return sorted(commits)
 
 
@@ -83,11 +77,9 @@ def declarations(folder: Path, archive: Path) -> List[Declared]:
     loaded = {p: load_experiment(str(p)) for p in experiment_files(folder)}
     seeds_of = {e.name: set(e.seeds) for e in loaded.values()}
     for path, e in loaded.items():
-        kind = "robustness" if e.kind == "robustness" else "compare"
-        arms = [item.split("=", 1)[0] for item in e.arm_items]
+        kind = e.folder_kind
         own = len(e.prompt_lrs) > 1 or bool(e.rates_from and set(e.seeds) & seeds_of.get(e.rates_from, set(e.seeds)))
-        d = Declared(e.name, kind, f"{e.task} {split_words(e)}", e.steps, arms, list(e.seeds), list(e.claims),
-                     list(e.inits) if kind == "robustness" else [], rates_on_own_seeds=own)
+        d = Declared(e, rates_on_own_seeds=own)
         if e.claims:
             d.declared_before_runs = declared_before_runs(path, archive, kind, e.name)
         summary_file = archive / kind / e.name / "summary.json"
@@ -112,8 +104,8 @@ def declarations(folder: Path, archive: Path) -> List[Declared]:
 
 def report(runs_dir: str = "runs", out: str = "docs/RESULTS.md", archive: Optional[str] = None,
            experiments: Optional[str] = None, replace: Sequence[str] = ()) -> Path:
-    """``analysis.report.report`` with the declared experiments of ``experiments`` (default conf/experiment)."""
-    from lit_infoprompt.analysis.report import archive_sweeps, report as write_report
+    """``analysis.report.write_report`` with the declared experiments of ``experiments`` (default conf/experiment)."""
+    from lit_infoprompt.analysis.report import archive_sweeps, write_report
 
     folder = Path(experiments) if experiments else EXPERIMENTS_DIR
     archive_root = Path(archive) if archive else Path(out).parent / "results"

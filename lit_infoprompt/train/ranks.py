@@ -15,6 +15,7 @@ import torch
 
 from lit_infoprompt.config import Config, processes, uses_cuda
 from lit_infoprompt.provenance import code_version
+from lit_infoprompt.train.lightning_private import replace_sigterm_check, sigterm_check
 from lit_infoprompt.train.rundir import new_run_dir, write_start
 
 RUN_DIR_ENV = "LIT_INFOPROMPT_RUN_DIR"
@@ -26,9 +27,8 @@ def throttle_sigterm_check(trainer: L.Trainer, every: int = SIGTERM_CHECK_EVERY)
     """Lightning (2.5+) broadcasts rank 0's SIGTERM flag before every training step under DDP: a collective and a
     host sync per step, which set the pace when a frozen encoder's step is a few milliseconds of GPU work. Here
     every ``every`` optimiser steps (the same steps on every process): a preempted job still stops every process
-    together, within ``every`` steps."""
-    loop = trainer.fit_loop.epoch_loop
-    check = getattr(loop, "_broadcast_sigterm_tensor", None)
+    together, within ``every`` steps. The check is private to Lightning: ``train.lightning_private`` reaches it."""
+    check = sigterm_check(trainer)
     if check is None:
         return
 
@@ -36,7 +36,7 @@ def throttle_sigterm_check(trainer: L.Trainer, every: int = SIGTERM_CHECK_EVERY)
         if trainer.global_step % every == 0:
             check()
 
-    loop._broadcast_sigterm_tensor = throttled
+    replace_sigterm_check(trainer, throttled)
 
 
 def external_ranks(config: Config) -> Optional[tuple]:

@@ -15,12 +15,12 @@ from pathlib import Path
 import torch
 
 from lit_infoprompt.config import Config, to_yaml
+from lit_infoprompt.splits import split_folder
 
 
 def split_name(split: dict) -> str:
     """16shot (per_class), budget64 (budget) or fixed, from the split record actually used."""
-    protocol, size = split["protocol"], split["size"]
-    return {"per_class": f"{size}shot", "budget": f"budget{size}"}.get(protocol, protocol)
+    return split_folder(split["protocol"], split["size"])
 
 
 def new_run_dir(config: Config, split: dict) -> Path:

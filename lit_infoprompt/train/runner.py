@@ -191,7 +191,7 @@ def run(config: Config, backbone: Backbone = None, tokenizer=None) -> dict:
         # Lightning answers Ctrl-C inside fit/validate/test with sys.exit(1), raised while handling the interrupt
         interrupted = isinstance(err, KeyboardInterrupt) or (
             isinstance(err, SystemExit) and isinstance(err.__context__, KeyboardInterrupt))
-        trainer = getattr(module, "_trainer", None)
+        trainer = module.attached_trainer()
         step = trainer.global_step if trainer is not None else 0
         line = ""
         if is_global_zero(config):
@@ -234,9 +234,10 @@ def train_and_test(config: Config, module, datamodule, split: dict, run_dir: Pat
         if last is not None:  # resume is exact (the batch stream is indexed by step): Lightning's warning is not
             warnings.filterwarnings("ignore", message=r".*dataloader is not resumable.*")
         trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if last else None)
+    best = checkpoint.best_model_path
     if curve.rows[-1]["step"] != trainer.global_step:  # max_steps is not a multiple of val_every
-        final_evaluation(trainer, module, datamodule, checkpoint, curve, metric)
-    test = trainer.test(module, datamodule=datamodule, ckpt_path=checkpoint.best_model_path, verbose=False)[0]
+        best = final_evaluation(trainer, module, datamodule, checkpoint, curve, metric)
+    test = trainer.test(module, datamodule=datamodule, ckpt_path=best, verbose=False)[0]
     summary = summarize(config, module, split, curve, test, trainer.global_step, time.perf_counter() - started)
     summary["run_dir"] = str(run_dir)
     if resume_dir is not None and version_of(asdict(code_version())) != version_of(asdict(config.code)):
@@ -249,14 +250,17 @@ def train_and_test(config: Config, module, datamodule, split: dict, run_dir: Pat
     return summary
 
 
-def final_evaluation(trainer, module, datamodule, checkpoint, curve, metric) -> None:
-    """Evaluate the last step too; ModelCheckpoint only saves inside fit, so save a new best here."""
+def final_evaluation(trainer, module, datamodule, checkpoint, curve, metric) -> str:
+    """Evaluate the last step too; ModelCheckpoint only saves inside fit, so save a new best here. Returns the
+    best checkpoint's path. The callback's record is updated through its public state API (as a restore does), so
+    that the state saved in best.ckpt names the new best and its score."""
     trainer.validate(module, datamodule=datamodule, verbose=False)
     score = curve.rows[-1][metric]
     if checkpoint.best_model_score is None or score > float(checkpoint.best_model_score):
         path = str(Path(checkpoint.dirpath) / "best.ckpt")
-        checkpoint.best_model_path, checkpoint.best_model_score = path, score
+        checkpoint.load_state_dict({**checkpoint.state_dict(), "best_model_path": path, "best_model_score": score})
         trainer.save_checkpoint(path)
+    return checkpoint.best_model_path
 
 
 def summarize(config: Config, module: PromptClassifier, split: dict, curve: DevCurve, test: dict, steps: int,

@@ -1,31 +1,71 @@
-"""An experiment is one file: ``conf/experiment/<name>.yaml``, read into ``Experiment``.
+"""An experiment is one file: ``conf/experiment/<name>.yaml``, read into a typed ``Experiment``.
 
 It declares what a comparison or a robustness sweep needs (task and split, steps, backbone, the arms and which one
 is the baseline, the seeds, the prompt learning-rate grid or the experiment whose dev choice it reuses, the claims
-it bears on). ``make experiment E=<name>`` turns it into the arguments ``compare``/``robustness`` take, so it trains
-exactly the runs that neither ``runs/`` nor the archive holds and writes the comparison under the file's name;
-``PLAN=1`` prints what it would train and for how long, without importing torch (``sweep.plan``).
+it bears on). Everything downstream takes this object: ``sweep.experiment_runs`` makes the typed ``sweep.args.Sweep``
+and its ``Job``s from it (``make experiment``), ``sweep.plan`` plans it, ``sweep.paper`` runs a folder of them, and
+the report (``sweep.reporting``, ``analysis.declarations``) reads the arms, the baseline and the claims from it.
+This module imports neither torch nor the sweep or the analysis, so all of them can import it.
+
+An **arm** (``Arm``) is a method preset under a name, with config overrides of its own: ``prompt_tuning`` (an arm
+named after the preset) or ``pt_lw: prompt_tuning+prompt.init=label_words``.
 
 A wrong key or value is one ``error:`` line naming the file and the key. Machine settings (where the data and the
-backbone live, workers, SLURM) are not part of the file: they come from the command line, as for ``compare``.
+backbone live, workers, SLURM) are not part of the file: they come from the command line.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
-from lit_infoprompt.config import CONF_DIR, CHOICES
+from lit_infoprompt.config import CHOICES, CONF_DIR
+from lit_infoprompt.splits import split_folder, split_words
 from lit_infoprompt.errors import InputError
-from lit_infoprompt.sweep.declared import experiment_path
+
+EXPERIMENTS_DIR = CONF_DIR / "experiment"
+
+
+def experiment_path(name: str, folder: Optional[Path] = None) -> Path:
+    """``E=<name>`` (a file of the experiments folder) or a path to a yaml file."""
+    if name.endswith((".yaml", ".yml")):
+        return Path(name)
+    return Path(folder or EXPERIMENTS_DIR) / f"{name}.yaml"
+
+
+def declared_path(kind: str, name: str, folder: Optional[Path] = None) -> Path:
+    """Where the experiment file of this kind and name would be: ``<folder>/[robustness/]<name>.yaml``."""
+    return Path(folder or EXPERIMENTS_DIR) / ("robustness" if kind == "robustness" else "") / f"{name}.yaml"
+
+
+def is_declared(kind: str, name: str, folder: Optional[Path] = None) -> bool:
+    """Whether ``name`` is a declared experiment of this kind (a file of the experiments folder)."""
+    return declared_path(kind, name, folder).is_file()
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One arm: a method preset and the config overrides it runs with, under a name of its own."""
+
+    name: str
+    method: str
+    overrides: Tuple[str, ...] = ()
+
+    @property
+    def item(self) -> str:
+        """As ``methods=[...]`` and an experiment file write it: ``name`` or ``name=preset+key=value...``."""
+        return self.name if not self.overrides and self.name == self.method else \
+            f"{self.name}=" + "+".join([self.method, *self.overrides])
+
 
 KINDS = ("compare", "robustness")
 CLAIMS = ("convergence", "accuracy", "robustness")  # the paper's claims; a control is "control:<what it isolates>"
-INITS = ("random", "vocab", "text", "label_words")  # analysis.robustness_files.INITS, without importing the analysis
+INITS = ("random", "vocab", "text", "label_words")  # the prompt initialisations a robustness sweep varies
 FALLBACK_MODEL = "fallback"  # model: fallback = the offline fallback backbone's folder (hub.models_dir())
 
 
@@ -56,28 +96,52 @@ class Experiment:
     path: str = ""  # the file it was read from (named in error lines); not a key of the file
 
     @property
-    def arm_items(self) -> List[str]:
-        """The arms as ``compare``'s methods=[...] items, the baseline first."""
-        order = [self.baseline] + [a for a in self.arms if a != self.baseline] if self.baseline else list(self.arms)
-        return [a if self.arms[a] == a else f"{a}={self.arms[a]}" for a in order]
+    def baseline_arm(self) -> str:
+        """The arm every other is paired against: ``baseline``, else the first arm."""
+        return self.baseline or next(iter(self.arms))
+
+    def arm_list(self) -> List[Arm]:
+        """The arms, typed, the baseline first."""
+        order = [self.baseline_arm] + [a for a in self.arms if a != self.baseline_arm]
+        return [parse_arm(a if self.arms[a] == a else f"{a}={self.arms[a]}") for a in order]
+
+    @property
+    def folder_kind(self) -> str:
+        """Where its comparison lives: ``compare`` or ``robustness`` (``runs/<folder_kind>/<name>``)."""
+        return "robustness" if self.kind == "robustness" else "compare"
+
+    @property
+    def size(self) -> Optional[int]:
+        """Shots per class, the budget, or None (fixed split files)."""
+        return {"per_class": self.shots, "budget": self.budget}.get(self.protocol)
 
     @property
     def split(self) -> str:
         """The split as run folders name it: 16shot, budget64, fixed."""
-        return {"per_class": f"{self.shots}shot", "budget": f"budget{self.budget}"}.get(self.protocol, self.protocol)
+        return split_folder(self.protocol, self.size)
 
-    def run_overrides(self) -> List[str]:
-        """The config overrides every run of the experiment gets (the arms' own come on top)."""
-        split = {"per_class": [f"data.shots={self.shots}"], "budget": [f"data.budget={self.budget}"]}
-        model = []
+    @property
+    def split_words(self) -> str:
+        """The split as the report's headers name it: "16-shot", "budget 64"."""
+        return split_words(self.protocol, self.size if self.protocol in ("per_class", "budget") else None)
+
+    def settings(self) -> Dict[str, Any]:
+        """The typed config settings every run of the experiment gets (``config.load_config(values=...)``): the task,
+        the split, the steps and the backbone. The file's ``overrides`` (key=value text, as written) and the arms'
+        own come on top."""
+        values: Dict[str, Any] = {"task": self.task, "data.protocol": self.protocol}
+        if self.protocol == "per_class":
+            values["data.shots"] = self.shots
+        elif self.protocol == "budget":
+            values["data.budget"] = self.budget
+        values["trainer.max_steps"] = self.steps
         if self.model == FALLBACK_MODEL:
             from lit_infoprompt.hub import FALLBACK_NAME, models_dir
 
-            model = [f"model.name={models_dir() / FALLBACK_NAME}"]
+            values["model.name"] = str(models_dir() / FALLBACK_NAME)
         elif self.model:
-            model = [f"model.name={Path(self.model).expanduser() if self.model.startswith('~') else self.model}"]
-        return [f"task={self.task}", f"data.protocol={self.protocol}", *split.get(self.protocol, []),
-                f"trainer.max_steps={self.steps}", *model, *self.overrides]
+            values["model.name"] = str(Path(self.model).expanduser()) if self.model.startswith("~") else self.model
+        return values
 
 
 KEYS = [f.name for f in fields(Experiment) if f.name not in ("name", "path")]
@@ -109,11 +173,11 @@ def load_experiment(name: str, folder: Optional[Path] = None) -> Experiment:
         raise InputError(f"{path}: bad value for '{getattr(err, 'full_key', '?')}': "
                          f"{str(getattr(err, 'msg', err)).splitlines()[0]}") from None
     experiment.name, experiment.path = path.stem, str(path)
-    check(experiment, path)
+    check_fields(experiment, path)
     return experiment
 
 
-def check(e: Experiment, path: Path) -> None:
+def check_fields(e: Experiment, path: Path) -> None:
     """Values that parse but cannot be an experiment."""
     def bad(key: str, why: str) -> InputError:
         return InputError(f"{path}: {key}: {why}")
@@ -137,6 +201,10 @@ def check(e: Experiment, path: Path) -> None:
         if not (CONF_DIR / "method" / f"{preset}.yaml").is_file():
             known = sorted(p.stem for p in (CONF_DIR / "method").glob("*.yaml"))
             raise bad(f"arms.{arm}", f"unknown method preset '{preset}' (known: {', '.join(known)})")
+        try:
+            parse_arm(arm if spec == arm else f"{arm}={spec}")
+        except InputError as err:  # e.g. an arm that sets the seed
+            raise bad(f"arms.{arm}", str(err)) from None
     if e.baseline is not None and e.baseline not in e.arms:
         raise bad("baseline", f"'{e.baseline}' is not one of the arms ({', '.join(e.arms)})")
     if not e.seeds or len(set(e.seeds)) < len(e.seeds):
@@ -165,78 +233,30 @@ def check(e: Experiment, path: Path) -> None:
         raise bad("rates_from", "an experiment cannot reuse its own choice of rates")
 
 
-def rates_folder(e: Experiment, out_dir: str = "runs", archive: Optional[str] = "docs/results") -> Optional[Path]:
-    """The comparison folder whose dev choice of rates the experiment reuses: a fresh one under ``runs/compare``,
-    else the archived one; None when neither exists yet (the source experiment has not run)."""
-    if not e.rates_from:
-        return None
-    for root in [Path(out_dir) / "compare"] + ([Path(archive) / "compare"] if archive else []):
-        if (root / e.rates_from / "summary.json").is_file():
-            return root / e.rates_from
-    return None
+ARM_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+ARM_SYNTAX = "<arm name>=<preset>+<key>=<value>[+<key>=<value>...]"
+NOT_PER_ARM = ("task", "method", "seed", "task.name", "method.name")  # the sweep's, the same for every arm
 
 
-def sweep_args(e: Experiment, extra: List[str], out_dir: str = "runs",
-               archive: Optional[str] = "docs/results") -> List[str]:
-    """The arguments ``compare``/``robustness`` take for this experiment (``extra``: machine settings and launch
-    keys from the command line, after the file's, so they win)."""
-    args = [*e.run_overrides(), *extra, f"methods=[{','.join(e.arm_items)}]",
-            f"seeds=[{','.join(map(str, e.seeds))}]", f"name={e.name}"]
-    if e.rates_from:
-        folder = rates_folder(e, out_dir, archive)
-        if folder is None:
-            raise InputError(f"{e.name}: its rates come from the experiment {e.rates_from}, which has not run yet: "
-                             f"make experiment E={e.rates_from} first")
-        args.append(f"prompt_lr_from={folder}")
-    elif e.prompt_lrs:
-        args.append(f"prompt_lrs=[{','.join(f'{lr:g}' for lr in e.prompt_lrs)}]")
-    if e.kind == "compare":
-        args += [f"{k}={getattr(e, k)}" for k in ("target", "margin") if getattr(e, k) is not None]
-    else:
-        args.append(f"inits=[{','.join(e.inits)}]")
-    if e.allow_mixed_versions:
-        args.append("allow_mixed_versions=true")
-    return args
-
-
-def own_runs(e: Experiment, out_dir: str = "runs", archive: Optional[str] = "docs/results") -> List[str]:
-    """The runs this experiment already lists (its spec.json under ``runs/`` and in the archive): reused first, so
-    running a declared experiment again gives the comparison it gave, even where a run was made twice."""
-    import json
-
-    found = []
-    for root, base in [(Path(out_dir), None)] + ([(Path(archive), Path(archive))] if archive else []):
-        spec = root / e.kind / e.name / "spec.json"
-        if spec.is_file():
-            runs = json.loads(spec.read_text()).get("runs", [])
-            found += [str(base / r) if base is not None else r for r in runs]
-    return found
-
-
-def parse_experiment_args(args: List[str]) -> tuple:
-    """``<name|file.yaml> [plan=true] [experiments=<folder>] [key=value ...]`` -> (experiment, machine settings
-    and launch keys, out_dir, archive, plan?)."""
-    if not args or "=" in args[0]:
-        raise InputError("usage: python -m lit_infoprompt experiment <name|file.yaml> [plan=true] [key=value ...]")
-    name, rest = args[0], list(args[1:])
-    folder = next((a.partition("=")[2] for a in rest if a.startswith("experiments=")), None)
-    e = load_experiment(name, Path(folder) if folder else None)
-    extra = [a for a in rest if not a.startswith(("plan=", "experiments="))]
-    out_dir = next((a.partition("=")[2] for a in reversed(extra) if a.startswith("out_dir=")), "runs")
-    archive = next((a.partition("=")[2] for a in reversed(extra) if a.startswith("archive=")), "docs/results")
-    archive = None if archive in ("null", "None", "") else archive
-    planned = any(a.partition("=")[2].lower() in ("1", "true", "yes") for a in rest if a.startswith("plan="))
-    return e, extra, out_dir, archive, planned
-
-
-def run_experiment(e: Experiment, extra: List[str], out_dir: str = "runs",
-                   archive: Optional[str] = "docs/results") -> Path:
-    """Train what the experiment lacks and write its comparison or sweep (``compare``/``robustness``)."""
-    sweep, prefer = sweep_args(e, extra, out_dir, archive), own_runs(e, out_dir, archive)
-    if e.kind == "compare":
-        from lit_infoprompt.sweep.comparison_runs import compare
-
-        return compare(sweep, prefer, declared=True)
-    from lit_infoprompt.sweep.robustness_runs import robustness
-
-    return robustness(sweep, prefer, declared=True)
+def parse_arm(item: str) -> Arm:
+    """``prompt_tuning`` or ``pt_lw=prompt_tuning+prompt.init=label_words``; a '+' splits only before a
+    ``key=``, so a value such as ``1e+3`` stays whole."""
+    name, is_arm, spec = item.partition("=")
+    if not ARM_NAME.fullmatch(name):
+        raise InputError(f"methods: bad arm name {name!r} in {item!r}: letters, digits, '_', '.' or '-' (no '/'), "
+                         f"as {ARM_SYNTAX}")
+    if not is_arm:
+        return Arm(name, name)
+    method, *overrides = re.split(r"\+(?=[A-Za-z_][\w.]*=)", spec)
+    if not ARM_NAME.fullmatch(method) or any(not re.match(r"[A-Za-z_][\w.]*=", o) for o in overrides):
+        raise InputError(f"methods: cannot read the arm {item!r}: expected {ARM_SYNTAX}")
+    keys = [o.partition("=")[0] for o in overrides]
+    if any(k in NOT_PER_ARM for k in keys):
+        raise InputError(f"methods: the arm {name} sets {', '.join(k for k in keys if k in NOT_PER_ARM)}: the task, "
+                         f"method and seed are the sweep's (an arm is {ARM_SYNTAX})")
+    if len(set(keys)) < len(keys):
+        raise InputError(f"methods: the arm {name} sets a key twice: {item!r}")
+    if (overrides or method != name) and (CONF_DIR / "method" / f"{name}.yaml").is_file():
+        raise InputError(f"methods: the arm {item!r} is named after the method preset {name}: give it a name of its "
+                         f"own")
+    return Arm(name, method, tuple(overrides))
