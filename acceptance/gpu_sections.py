@@ -336,10 +336,12 @@ PRECISIONS = ("32-true", "bf16-mixed")
 
 
 def precision_jobs(ctx, section: str) -> list:
-    from lit_infoprompt.sweep.grid import Job
+    """One prompt-tuning run per precision, seed 13, as the grid makes its jobs (the arm named by its precision)."""
+    from lit_infoprompt.experiment import Arm
+    from lit_infoprompt.sweep.grid import grid_jobs
 
-    return [Job(tuple(run_overrides(ctx, section, f"trainer.precision={p}")), f"prompt_tuning {p}", 13)
-            for p in PRECISIONS]
+    return [job for p in PRECISIONS for job in grid_jobs(run_overrides(ctx, section, f"trainer.precision={p}"),
+                                                         [Arm(f"prompt_tuning {p}", "prompt_tuning")], [13])]
 
 
 def section_precision(ctx) -> dict:
