@@ -111,19 +111,23 @@ def minimum_detectable(sd: float, n: int, alpha: float = 1 - CONFIDENCE, power: 
     return float(brentq(lambda d: paired_power(d, sd, n, alpha) - power, 0.0, high, xtol=sd * 1e-9))
 
 
-class Verdict(str, Enum):
-    """What paired differences support (``judge``); a str, so summary.json keeps the words and reads back as
-    ``Verdict(text)``."""
-
-    BETTER = "better"
-    WORSE = "worse"
-    EQUAL = "equal"
-    TOO_FEW = "too few seeds"
+class Words(str, Enum):
+    """A verdict vocabulary: each member is its words (a str, so summary.json keeps them and reads back as
+    ``Member(text)``; printed and formatted as the words)."""
 
     def __str__(self) -> str:
         return self.value
 
     __format__ = str.__format__
+
+
+class Verdict(Words):
+    """What paired differences support (``judge``)."""
+
+    BETTER = "better"
+    WORSE = "worse"
+    EQUAL = "equal"
+    TOO_FEW = "too few seeds"
 
 
 @dataclass

@@ -15,12 +15,11 @@ whether the effect was found on the seeds that chose the rate or replicated by a
 
 from __future__ import annotations
 
-from enum import Enum
 from typing import Dict, List, Optional, Sequence
 
 from lit_infoprompt.analysis.claims_words import BASE, CLAIMED, Named, task_of
 from lit_infoprompt.analysis.declarations import Declared
-from lit_infoprompt.analysis.power import Verdict
+from lit_infoprompt.analysis.power import Verdict, Words
 from lit_infoprompt.analysis.tables import interval_text
 
 ALPHA = 0.05
@@ -71,7 +70,7 @@ def tests(comparisons: List[Named], declared: Sequence[Declared], through: Dict[
                                        r["comparison"], CLAIMED.index(r["form"])))
 
 
-class Outcome(str, Enum):
+class Outcome(Words):
     """A claim's word for one test: the interval's verdict (``power.Verdict``) and its Holm-adjusted p."""
 
     HOLDS = "holds"
@@ -80,9 +79,6 @@ class Outcome(str, Enum):
     WORSE_NOT_AFTER_HOLM = "worse, not after Holm"
     EQUAL = "equal"
     CANNOT_SAY = "cannot say"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 def outcome(row: dict) -> Outcome:
